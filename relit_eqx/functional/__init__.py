@@ -1,0 +1,1 @@
+"""Functional core (placeholder while being written)."""

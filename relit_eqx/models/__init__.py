@@ -1,0 +1,21 @@
+"""Whole sequence models under one contract (SPEC §5)."""
+
+from .contract import (
+    SequenceModel,
+    check_sequence_inputs,
+    check_state,
+    check_step_inputs,
+    get_model,
+    model_names,
+    register_model,
+)
+
+__all__ = [
+    "SequenceModel",
+    "check_sequence_inputs",
+    "check_state",
+    "check_step_inputs",
+    "get_model",
+    "model_names",
+    "register_model",
+]

@@ -1,0 +1,1 @@
+"""Equinox layers built on the functional core."""
