@@ -8,6 +8,7 @@ from .contract import (
     get_model,
     model_names,
     register_model,
+    small_kwargs,
 )
 
 __all__ = [
@@ -18,4 +19,5 @@ __all__ = [
     "get_model",
     "model_names",
     "register_model",
+    "small_kwargs",
 ]

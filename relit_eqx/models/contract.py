@@ -28,6 +28,7 @@ __all__ = [
     "register_model",
     "get_model",
     "model_names",
+    "small_kwargs",
     "check_sequence_inputs",
     "check_state",
 ]
@@ -74,18 +75,33 @@ class SequenceModel(eqx.Module):
 M = TypeVar("M", bound=type)
 
 _MODELS: dict[str, Callable[..., SequenceModel]] = {}
+_SMALL: dict[str, dict[str, Any]] = {}
 
 
-def register_model(name: str) -> Callable[[M], M]:
-    """Class decorator: make a model constructible by `name` (contract suite, RL presets)."""
+def register_model(name: str, *, small: dict[str, Any] | None = None) -> Callable[[M], M]:
+    """Class decorator: make a model constructible by `name` (contract suite, RL presets).
+
+    **Arguments:**
+
+    - `name`: the registry key, e.g. `"arelit"`.
+    - `small`: keyword arguments for a tiny configuration of the model, used by the
+      contract suite and quick benchmarks (so registering is all a new model needs).
+    """
 
     def wrap(cls: M) -> M:
         if name in _MODELS:
             raise ValueError(f"model name {name!r} is already registered")
         _MODELS[name] = cls
+        _SMALL[name] = dict(small or {})
         return cls
 
     return wrap
+
+
+def small_kwargs(name: str) -> dict[str, Any]:
+    """The tiny configuration registered with model `name` (a copy)."""
+    get_model(name)
+    return dict(_SMALL[name])
 
 
 def get_model(name: str) -> Callable[..., SequenceModel]:
