@@ -1,0 +1,108 @@
+"""The associative-scan form: every step's state at once, in `O(log T)` depth.
+
+A step is an affine map of the state. Composing two of them is again one:
+`(D1, C1) ∘ (D2, C2) = (D1 ⊙ D2, D2 ⊙ C1 + C2)`; with a factored decay `D = a ⊗ g`
+the decays compose factor-wise, `(a1⊙a2) ⊗ (g1⊙g2)` (SPEC §1). The starting state is
+folded into the first element; a reset is a zero decay. Memory is `O(T·d·n)`.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+from jaxtyping import Array
+
+from ..update_rules import UpdateRule, normalised_readout
+from . import oscillators
+from .state import AReLiTState, ReLiTState
+
+
+def _outer(a: Array, g: Array) -> Array:
+    return a[..., :, None] * g[..., None, :]
+
+
+def _combine_factored(e1, e2):
+    a1, g1, C1, s1 = e1
+    a2, g2, C2, s2 = e2
+    return a1 * a2, g1 * g2, _outer(a2, g2) * C1 + C2, g2 * s1 + s2
+
+
+def _combine_full(e1, e2):
+    D1, g1, C1, s1 = e1
+    D2, g2, C2, s2 = e2
+    return D1 * D2, g1 * g2, D2 * C1 + C2, g2 * s1 + s2
+
+
+def relit_associative(
+    rule: UpdateRule,
+    q: Array,
+    k: Array,
+    v: Array,
+    beta: Array,
+    gamma: Array,
+    resets: Array,
+    state: ReLiTState,
+    eps: float,
+) -> tuple[Array, ReLiTState]:
+    """ReLiT by `jax.lax.associative_scan`: `(out [T, d], final state)`."""
+    keep = ~resets[:, None]
+    if rule.factored:
+        f = rule.factors(k, v, beta, gamma)
+        a = jnp.where(keep, f.a, 0.0)
+        g = jnp.where(keep, f.g, 0.0)
+        C = _outer(f.u, f.w).at[0].add(_outer(a[0], g[0]) * state.C)
+        s = f.w.at[0].add(g[0] * state.s)
+        _, _, Cs, ss = jax.lax.associative_scan(_combine_factored, (a, g, C, s))
+    else:
+        D, U, g, w = rule.full(k, v, beta, gamma)
+        D = jnp.where(keep[:, :, None], D, 0.0)
+        g = jnp.where(keep, g, 0.0)
+        C = U.at[0].add(D[0] * state.C)
+        s = w.at[0].add(g[0] * state.s)
+        _, _, Cs, ss = jax.lax.associative_scan(_combine_full, (D, g, C, s))
+    out = jax.vmap(normalised_readout, in_axes=(0, 0, 0, None))(Cs, ss, q, eps)
+    return out, ReLiTState(C=Cs[-1], s=ss[-1])
+
+
+def _combine_arelit(e1, e2):
+    a1, g1, V1, K1, s1 = e1
+    a2, g2, V2, K2, s2 = e2
+    return (
+        a1 * a2,
+        g1 * g2,
+        a2[..., None, :] * V1 + V2,
+        g2[..., None, :] * K1 + K2,
+        g2 * s1 + s2,
+    )
+
+
+def arelit_associative(
+    q: Array,
+    k: Array,
+    v: Array,
+    beta: Array,
+    gamma: Array,
+    resets: Array,
+    state: AReLiTState,
+    r: int,
+    oscillator: str,
+    eps: float,
+) -> tuple[Array, AReLiTState]:
+    """AReLiT by `jax.lax.associative_scan` over `(1-β, 1-γ, ṽ, k̃, s)` elements."""
+    P = oscillators.period(r, oscillator)
+    c = oscillators.normaliser(r, oscillator)
+    tau = oscillators.ticks(resets, state.tick, P)
+    f = oscillators.features(tau, r, oscillator, v.dtype)  # [T, R]
+    keep = ~resets[:, None]
+    a = jnp.where(keep, 1 - beta, 0.0)
+    g = jnp.where(keep, 1 - gamma, 0.0)
+    u, w = beta * v, gamma * k
+    V = f[:, :, None] * u[:, None, :]
+    K = f[:, :, None] * w[:, None, :]
+    V = V.at[0].add(a[0] * state.v_tilde)
+    K = K.at[0].add(g[0] * state.k_tilde)
+    s = w.at[0].add(g[0] * state.s)
+    _, _, Vs, Ks, ss = jax.lax.associative_scan(_combine_arelit, (a, g, V, K, s))
+    num = jnp.einsum("trn,tn,trd->td", Ks, q, Vs)
+    out = num / (c * jnp.einsum("tn,tn->t", ss, q) + eps)[:, None]
+    return out, AReLiTState(v_tilde=Vs[-1], k_tilde=Ks[-1], s=ss[-1], tick=tau[-1])

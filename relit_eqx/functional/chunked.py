@@ -1,0 +1,155 @@
+"""The chunked form (as in gated linear attention): the fastest training form.
+
+The sequence is split into chunks of `L` steps. The state is carried between chunks
+(a `lax.scan` over `T/L` chunks, each rematerialised in the backward pass), and inside a
+chunk the closed form of SPEC §1 is evaluated with decays relative to the chunk:
+
+    C_t = (Sa_t ⊗ Sg_t) ⊙ C_0 + Σ_{i≤t} (Pa[t,i] ⊙ u_i) ⊗ (Pg[t,i] ⊙ w_i)
+
+where `Pa[t,i] = Π_{i<l≤t} a_l` and `Sa_t = Π_{l≤t} a_l` (likewise `Pg`, `Sg` for `g`).
+
+Overflow-free by construction: every decay product is formed as `exp(Λ_t − Λ_i)` only for
+`i ≤ t` (masked to `-inf` otherwise, before `exp`), so each factor is `≤ 1` and an
+underflow to `0` is the right answer; `e^{-Λ_i}` is never formed. Exact zero decays
+(resets, gates equal to 1) are not logged: a per-channel count of zeros marks which
+pairs they separate, so a reset is exactly a zero decay here too.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+from jaxtyping import Array
+
+from ..update_rules import UpdateRule
+from . import oscillators
+from .state import AReLiTState, ReLiTState
+
+# Decays below e^-40 ≈ 4e-18 (but not zero) are rounded up to it: their products are 0 to
+# float32 precision anyway, and the floor keeps within-chunk log sums small and precise.
+_LOG_FLOOR = -40.0
+
+
+def decay_products(x: Array) -> tuple[Array, Array]:
+    """Products of decays `x: [L, w]` (values in `[0, 1]`) inside one chunk.
+
+    **Returns:** `pair: [L, L, w]` with `pair[t, i] = Π_{i<l≤t} x_l` (0 for `i > t`) and
+    `start: [L, w]` with `start[t] = Π_{l≤t} x_l`.
+    """
+    zero = x <= 0
+    logx = jnp.where(zero, 0.0, jnp.maximum(jnp.log(jnp.where(zero, 1.0, x)), _LOG_FLOOR))
+    cum = jnp.cumsum(logx, axis=0)
+    zeros_seen = jnp.cumsum(zero.astype(jnp.int32), axis=0)
+    L = x.shape[0]
+    causal = jnp.tril(jnp.ones((L, L), dtype=bool))[:, :, None]
+    linked = causal & (zeros_seen[:, None, :] == zeros_seen[None, :, :])
+    pair = jnp.exp(jnp.where(linked, cum[:, None, :] - cum[None, :, :], -jnp.inf))
+    start = jnp.exp(jnp.where(zeros_seen == 0, cum, -jnp.inf))
+    return pair, start
+
+
+def _to_chunks(x: Array, L: int, fill: float) -> Array:
+    T = x.shape[0]
+    pad = (-T) % L
+    x = jnp.concatenate([x, jnp.full((pad, *x.shape[1:]), fill, x.dtype)], axis=0)
+    return x.reshape(-1, L, *x.shape[1:])
+
+
+def _factored_inputs(rule: UpdateRule, k, v, beta, gamma, resets):
+    if not rule.factored:
+        raise NotImplementedError(
+            f"update rule {rule.name!r} does not support method 'chunked' "
+            f"(its decay does not factor); use one of {sorted(rule.methods)}"
+        )
+    f = rule.factors(k, v, beta, gamma)
+    keep = ~resets[:, None]
+    return jnp.where(keep, f.a, 0.0), jnp.where(keep, f.g, 0.0), f.u, f.w
+
+
+def relit_chunked(
+    rule: UpdateRule,
+    q: Array,
+    k: Array,
+    v: Array,
+    beta: Array,
+    gamma: Array,
+    resets: Array,
+    state: ReLiTState,
+    eps: float,
+    chunk_size: int,
+) -> tuple[Array, ReLiTState]:
+    """ReLiT in chunks of `chunk_size` steps: `(out [T, d], final state)`."""
+    T = q.shape[0]
+    L = min(chunk_size, T)
+    a, g, u, w = _factored_inputs(rule, k, v, beta, gamma, resets)
+
+    @jax.checkpoint
+    def body(carry, xs):
+        C, s = carry
+        q, a, g, u, w = xs
+        Pa, Sa = decay_products(a)
+        Pg, Sg = decay_products(g)
+        A = jnp.einsum("tn,tin,in->ti", q, Pg, w)  # key-side attention, i ≤ t
+        qs = q * Sg
+        num = jnp.einsum("ti,tim,im->tm", A, Pa, u) + Sa * (qs @ C.T)
+        den = A.sum(axis=1) + qs @ s
+        out = num / (den + eps)[:, None]
+        ue, we = u * Pa[-1], w * Pg[-1]  # inputs decayed to the chunk's end
+        C = jnp.outer(Sa[-1], Sg[-1]) * C + ue.T @ we
+        s = Sg[-1] * s + we.sum(axis=0)
+        return (C, s), out
+
+    xs = tuple(_to_chunks(x, L, fill) for x, fill in ((q, 0), (a, 1), (g, 1), (u, 0), (w, 0)))
+    (C, s), out = jax.lax.scan(body, (state.C, state.s), xs)
+    return out.reshape(-1, v.shape[1])[:T], ReLiTState(C=C, s=s)
+
+
+def arelit_chunked(
+    q: Array,
+    k: Array,
+    v: Array,
+    beta: Array,
+    gamma: Array,
+    resets: Array,
+    state: AReLiTState,
+    r: int,
+    oscillator: str,
+    eps: float,
+    chunk_size: int,
+) -> tuple[Array, AReLiTState]:
+    """AReLiT in chunks: with `S[t, j] = k̃^j_t·φ(q_t)` and `M = S fᵀ`, the numerator
+    `Σ_j ṽ^j_t S[t, j]` has ReLiT's chunk structure with `M` in place of the attention."""
+    T = q.shape[0]
+    L = min(chunk_size, T)
+    P = oscillators.period(r, oscillator)
+    c = oscillators.normaliser(r, oscillator)
+    tau = oscillators.ticks(resets, state.tick, P)
+    feats = oscillators.features(tau, r, oscillator, v.dtype)  # [T, R]
+    keep = ~resets[:, None]
+    a = jnp.where(keep, 1 - beta, 0.0)
+    g = jnp.where(keep, 1 - gamma, 0.0)
+    u, w = beta * v, gamma * k
+
+    @jax.checkpoint
+    def body(carry, xs):
+        V, K, s = carry
+        q, a, g, u, w, f = xs
+        Pa, Sa = decay_products(a)
+        Pg, Sg = decay_products(g)
+        A = jnp.einsum("tn,tin,in->ti", q, Pg, w)
+        qs = q * Sg
+        S = qs @ K.T + A @ f  # [L, R]
+        num = jnp.einsum("ti,tim,im->tm", S @ f.T, Pa, u) + Sa * (S @ V)
+        den = c * (A.sum(axis=1) + qs @ s)
+        out = num / (den + eps)[:, None]
+        ue, we = u * Pa[-1], w * Pg[-1]
+        V = Sa[-1] * V + f.T @ ue
+        K = Sg[-1] * K + f.T @ we
+        s = Sg[-1] * s + we.sum(axis=0)
+        return (V, K, s), out
+
+    chunks = ((q, 0), (a, 1), (g, 1), (u, 0), (w, 0), (feats, 0))
+    xs = tuple(_to_chunks(x, L, fill) for x, fill in chunks)
+    (V, K, s), out = jax.lax.scan(body, (state.v_tilde, state.k_tilde, state.s), xs)
+    new = AReLiTState(v_tilde=V, k_tilde=K, s=s, tick=tau[-1])
+    return out.reshape(-1, v.shape[1])[:T], new

@@ -1,0 +1,84 @@
+"""Oscillator features `f(τ) ∈ R^R` of AReLiT and the modular step counter (SPEC §2).
+
+Two families, both periodic in the integer step counter `τ`, so the counter is kept
+modulo the period `P` and never loses precision:
+
+- `paper` (the authors' code): `f[j] = cos(ω_j τ)`, `ω = linspace(-π, π, r)`, `R = r`,
+  normaliser `c = 2r`, period `P = 2(r-1)` (`2` for `r = 1`). For `r = 2` both rows are
+  `(-1)^τ`, so `K_{il} = Σ_j f_i[j] f_l[j] = 2(-1)^{i-l}`: a model in its own right, not a
+  convergent approximation of ReLiT.
+- `fourier` (exact by construction): `f = [1, √2cos(2πjτ/r), √2sin(2πjτ/r) (j = 1..⌊(r-1)/2⌋),
+  cos(πτ) if r even]`, `R = r`, `c = r`, `P = r`. Then `K_{il} = r·[i ≡ l (mod r)]`.
+"""
+
+from __future__ import annotations
+
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jaxtyping import Array, Float, Int
+
+__all__ = ["OSCILLATORS", "features", "period", "normaliser", "check_oscillator", "ticks"]
+
+OSCILLATORS = ("paper", "fourier")
+
+
+def check_oscillator(r: object, oscillator: object) -> None:
+    """Raise a named error for a bad `r` or `oscillator`."""
+    if isinstance(r, bool) or not isinstance(r, (int, np.integer)):
+        raise TypeError(f"r must be an int; got {type(r).__name__}")
+    if r < 1:
+        raise ValueError(f"r must be >= 1; got r={r}")
+    if oscillator not in OSCILLATORS:
+        raise ValueError(f"unknown oscillator {oscillator!r}; choose one of {OSCILLATORS}")
+
+
+def period(r: int, oscillator: str) -> int:
+    """Period `P` of `f(τ)` in `τ`: `2(r-1)` (`2` if `r = 1`) for paper, `r` for fourier."""
+    check_oscillator(r, oscillator)
+    if oscillator == "paper":
+        return 2 if r == 1 else 2 * (r - 1)
+    return r
+
+
+def normaliser(r: int, oscillator: str) -> float:
+    """The constant `c` of the readout `C̃ φ(q) / (c·sᵀφ(q) + ε)`: `2r` (paper) or `r` (fourier)."""
+    check_oscillator(r, oscillator)
+    return float(2 * r if oscillator == "paper" else r)
+
+
+def features(
+    tau: Int[Array, "*batch"], r: int, oscillator: str, dtype: object = jnp.float32
+) -> Float[Array, "*batch R"]:
+    """Oscillator features `f(τ)` for integer counters `τ` (any shape).
+
+    `τ` is reduced modulo the period first, so angles stay small and exact; the sign
+    row `cos(πτ)` is computed exactly as `±1`.
+    """
+    P = period(r, oscillator)
+    tau_int = jnp.mod(jnp.asarray(tau), P)[..., None]
+    tau = tau_int.astype(dtype)
+    if oscillator == "paper":
+        omega = jnp.asarray(np.linspace(-np.pi, np.pi, r), dtype=dtype)
+        return jnp.cos(omega * tau)
+    rows = [jnp.ones_like(tau)]
+    for j in range(1, (r - 1) // 2 + 1):
+        angle = (2 * math.pi * j / r) * tau
+        rows += [math.sqrt(2) * jnp.cos(angle), math.sqrt(2) * jnp.sin(angle)]
+    if r % 2 == 0:
+        rows.append((1 - 2 * jnp.mod(tau_int, 2)).astype(dtype))
+    return jnp.concatenate(rows, axis=-1)
+
+
+def ticks(resets: Array, tick0: Array, P: int) -> Int[Array, " T"]:
+    """Counters `τ_t mod P` for a sequence: `τ_t = 1` at a reset, else `τ_{t-1} + 1`.
+
+    `tick0` is the counter of the last step before the sequence (0 for a fresh state).
+    """
+    T = resets.shape[0]
+    idx = jnp.arange(T, dtype=jnp.int32)
+    last = jax.lax.cummax(jnp.where(resets, idx, -1), axis=0)
+    since_start = jnp.mod(jnp.mod(tick0, P) + jnp.mod(idx + 1, P), P)
+    return jnp.where(last >= 0, jnp.mod(idx - last + 1, P), since_start).astype(jnp.int32)

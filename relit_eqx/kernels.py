@@ -1,0 +1,128 @@
+"""Feature maps φ (kernels) applied to keys and queries, and their registry.
+
+A kernel maps a raw projection `x: [..., d]` (and, for the learned outer-product maps,
+a second projection `p: [..., eta]`) to non-negative features `[..., n]`. The functional
+core (`relit_eqx.functional`) takes already-mapped features, so any kernel works with any
+update rule and evaluation form. Registering a kernel (one `register_kernel` line) puts it
+under the shared equivalence suite in `tests/test_forms.py` with no other edit.
+
+| name | features | `n` |
+|---|---|---|
+| `elu+1` | `elu(x) + 1` (Katharopoulos et al. 2020) | `d` |
+| `relu` | `relu(x)` | `d` |
+| `dpfp` | deterministic parameter-free projection (Schlag et al. 2021), `nu = 1` | `2·d` |
+| `pp_relu` | `vec(relu(p) ⊗ relu(x))`, the paper's learned outer-product map | `eta·d` |
+| `pp_elu+1` | `vec((elu(p)+1) ⊗ (elu(x)+1))` | `eta·d` |
+
+Outer-product features are p-major: feature `i_p·d + i_x` is `p[i_p]·x[i_x]`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+from jaxtyping import Array, Float
+
+__all__ = ["Kernel", "KERNELS", "register_kernel", "get_kernel"]
+
+
+class Kernel(eqx.Module):
+    """A registered feature map.
+
+    **Fields:**
+
+    - `name`: registry key.
+    - `uses_p`: whether the map takes the second projection `p: [..., eta]`.
+    - `fn`: `fn(x, p, eta) -> features`.
+    - `dim`: `dim(d, eta) -> n`, the feature width.
+    """
+
+    name: str = eqx.field(static=True)
+    uses_p: bool = eqx.field(static=True)
+    fn: Callable[[Array, Array | None, int], Array] = eqx.field(static=True)
+    dim: Callable[[int, int], int] = eqx.field(static=True)
+
+    def feature_dim(self, d: int, eta: int) -> int:
+        """Width `n` of the features for raw width `d` and expansion `eta`."""
+        return self.dim(d, eta)
+
+    def __call__(
+        self, x: Float[Array, "... d"], p: Float[Array, "... eta"] | None = None
+    ) -> Float[Array, "... n"]:
+        """Map raw projections to features.
+
+        **Arguments:**
+
+        - `x`: raw key or query projection, `[..., d]`.
+        - `p`: the second projection `[..., eta]`; required iff `uses_p`.
+
+        **Returns:** features `[..., n]`.
+        """
+        if self.uses_p and p is None:
+            raise ValueError(f"kernel {self.name!r} needs the projection p")
+        if not self.uses_p and p is not None:
+            raise ValueError(f"kernel {self.name!r} takes no projection p")
+        eta = 1 if p is None else p.shape[-1]
+        return self.fn(x, p, eta)
+
+
+KERNELS: dict[str, Kernel] = {}
+
+
+def register_kernel(
+    name: str,
+    fn: Callable[[Array, Array | None, int], Array],
+    dim: Callable[[int, int], int],
+    *,
+    uses_p: bool = False,
+) -> Kernel:
+    """Register a feature map under `name` and return it."""
+    if name in KERNELS:
+        raise ValueError(f"kernel {name!r} is already registered")
+    KERNELS[name] = Kernel(name=name, uses_p=uses_p, fn=fn, dim=dim)
+    return KERNELS[name]
+
+
+def get_kernel(name: str) -> Kernel:
+    """The kernel registered under `name`; `ValueError` listing the choices otherwise."""
+    try:
+        return KERNELS[name]
+    except KeyError:
+        raise ValueError(
+            f"unknown kernel {name!r}; registered kernels: {sorted(KERNELS)}"
+        ) from None
+
+
+def _elu1(x: Array) -> Array:
+    return jax.nn.elu(x) + 1.0
+
+
+def _outer(p: Array, x: Array) -> Array:
+    out = p[..., :, None] * x[..., None, :]
+    return out.reshape(*out.shape[:-2], -1)
+
+
+def _dpfp(x: Array, p: Array | None, eta: int) -> Array:
+    # Schlag et al. 2021, DPFP with nu = 1: r = [relu(x), relu(-x)], features r_i · r_{i+1}.
+    r = jnp.concatenate([jax.nn.relu(x), jax.nn.relu(-x)], axis=-1)
+    return r * jnp.roll(r, -1, axis=-1)
+
+
+register_kernel("elu+1", lambda x, p, eta: _elu1(x), lambda d, eta: d)
+register_kernel("relu", lambda x, p, eta: jax.nn.relu(x), lambda d, eta: d)
+register_kernel("dpfp", _dpfp, lambda d, eta: 2 * d)
+register_kernel(
+    "pp_relu",
+    lambda x, p, eta: _outer(jax.nn.relu(p), jax.nn.relu(x)),  # type: ignore[arg-type]
+    lambda d, eta: eta * d,
+    uses_p=True,
+)
+register_kernel(
+    "pp_elu+1",
+    lambda x, p, eta: _outer(_elu1(p), _elu1(x)),  # type: ignore[arg-type]
+    lambda d, eta: eta * d,
+    uses_p=True,
+)
