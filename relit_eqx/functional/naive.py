@@ -15,6 +15,24 @@ from . import oscillators
 from .state import AReLiTState, ReLiTState
 
 
+def relit_step(
+    rule: UpdateRule,
+    q: Array,
+    k: Array,
+    v: Array,
+    beta: Array,
+    gamma: Array,
+    reset: Array,
+    state: ReLiTState,
+    eps: float,
+) -> tuple[Array, ReLiTState]:
+    """One ReLiT step (vectors `q, k, gamma: [n]`, `v, beta: [d]`, `reset: bool []`)."""
+    C = jnp.where(reset, 0.0, state.C)
+    s = jnp.where(reset, 0.0, state.s)
+    out, C, s = rule.step(C, s, q, k, v, beta, gamma, eps)
+    return out, ReLiTState(C=C, s=s)
+
+
 def relit_scan(
     rule: UpdateRule,
     q: Array,
@@ -29,15 +47,41 @@ def relit_scan(
     """ReLiT, one step at a time: `(out [T, d], final state)`."""
 
     def body(carry, xs):
-        C, s = carry
-        qt, kt, vt, bt, gt, rt = xs
-        C = jnp.where(rt, 0.0, C)
-        s = jnp.where(rt, 0.0, s)
-        out, C, s = rule.step(C, s, qt, kt, vt, bt, gt, eps)
-        return (C, s), out
+        out, carry = relit_step(rule, *xs, carry, eps)
+        return carry, out
 
-    (C, s), out = jax.lax.scan(body, (state.C, state.s), (q, k, v, beta, gamma, resets))
-    return out, ReLiTState(C=C, s=s)
+    final, out = jax.lax.scan(body, state, (q, k, v, beta, gamma, resets))
+    return out, final
+
+
+def arelit_step(
+    q: Array,
+    k: Array,
+    v: Array,
+    beta: Array,
+    gamma: Array,
+    reset: Array,
+    state: AReLiTState,
+    r: int,
+    oscillator: str,
+    eps: float,
+) -> tuple[Array, AReLiTState]:
+    """One AReLiT step (SPEC §2):
+
+    `τ_t = τ_{t-1} + 1` (1 after a reset), `f = f(τ_t)`,
+    `ṽ^j ← (1-β)⊙ṽ^j + f[j]·(β⊙v)`, `k̃^j ← (1-γ)⊙k̃^j + f[j]·(γ⊙φ(k))`,
+    `s ← (1-γ)⊙s + γ⊙φ(k)`, `a = Σ_j ṽ^j (k̃^jᵀφ(q)) / (c·sᵀφ(q) + ε)`.
+    """
+    P = oscillators.period(r, oscillator)
+    c = oscillators.normaliser(r, oscillator)
+    V, K, s = (jnp.where(reset, 0.0, x) for x in (state.v_tilde, state.k_tilde, state.s))
+    tick = jnp.mod(jnp.where(reset, 0, jnp.mod(state.tick, P)) + 1, P).astype(jnp.int32)
+    f = oscillators.features(tick, r, oscillator, V.dtype)
+    V = (1 - beta) * V + f[:, None] * (beta * v)
+    K = (1 - gamma) * K + f[:, None] * (gamma * k)
+    s = (1 - gamma) * s + gamma * k
+    out = (K @ q) @ V / (c * (s @ q) + eps)
+    return out, AReLiTState(v_tilde=V, k_tilde=K, s=s, tick=tick)
 
 
 def arelit_scan(
@@ -52,29 +96,13 @@ def arelit_scan(
     oscillator: str,
     eps: float,
 ) -> tuple[Array, AReLiTState]:
-    """AReLiT (SPEC §2), one step at a time:
-
-    `τ_t = τ_{t-1} + 1` (1 after a reset), `f = f(τ_t)`,
-    `ṽ^j ← (1-β)⊙ṽ^j + f[j]·(β⊙v)`, `k̃^j ← (1-γ)⊙k̃^j + f[j]·(γ⊙φ(k))`,
-    `s ← (1-γ)⊙s + γ⊙φ(k)`, `a = Σ_j ṽ^j (k̃^jᵀφ(q)) / (c·sᵀφ(q) + ε)`.
-    """
-    P = oscillators.period(r, oscillator)
-    c = oscillators.normaliser(r, oscillator)
+    """AReLiT, one step at a time (`arelit_step` under `lax.scan`)."""
 
     def body(carry, xs):
-        V, K, s, tick = carry
-        qt, kt, vt, bt, gt, rt = xs
-        V, K, s = (jnp.where(rt, 0.0, x) for x in (V, K, s))
-        tick = jnp.where(rt, 0, tick)
-        tick = jnp.mod(tick + 1, P)
-        f = oscillators.features(tick, r, oscillator, V.dtype)
-        V = (1 - bt) * V + f[:, None] * (bt * vt)
-        K = (1 - gt) * K + f[:, None] * (gt * kt)
-        s = (1 - gt) * s + gt * kt
-        out = (K @ qt) @ V / (c * (s @ qt) + eps)
-        return (V, K, s, tick), out
+        out, carry = arelit_step(*xs, carry, r, oscillator, eps)
+        return carry, out
 
-    tick0 = jnp.mod(state.tick, P).astype(jnp.int32)
-    carry = (state.v_tilde, state.k_tilde, state.s, tick0)
-    (V, K, s, tick), out = jax.lax.scan(body, carry, (q, k, v, beta, gamma, resets))
-    return out, AReLiTState(v_tilde=V, k_tilde=K, s=s, tick=tick)
+    P = oscillators.period(r, oscillator)
+    state = state._replace(tick=jnp.mod(state.tick, P).astype(jnp.int32))
+    final, out = jax.lax.scan(body, state, (q, k, v, beta, gamma, resets))
+    return out, final

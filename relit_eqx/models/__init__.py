@@ -10,8 +10,13 @@ from .contract import (
     register_model,
     small_kwargs,
 )
+from .gtrxl import GTrXL
+from .rnn import GRU, LSTM
 
 __all__ = [
+    "GRU",
+    "GTrXL",
+    "LSTM",
     "SequenceModel",
     "check_sequence_inputs",
     "check_state",
