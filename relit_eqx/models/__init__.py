@@ -1,5 +1,6 @@
 """Whole sequence models under one contract (SPEC §5)."""
 
+from .arelit import AReLiT
 from .contract import (
     SequenceModel,
     check_sequence_inputs,
@@ -11,9 +12,12 @@ from .contract import (
     small_kwargs,
 )
 from .gtrxl import GTrXL
+from .relit import ReLiT
 from .rnn import GRU, LSTM
 
 __all__ = [
+    "AReLiT",
+    "ReLiT",
     "GRU",
     "GTrXL",
     "LSTM",
