@@ -47,7 +47,8 @@ def relit_scan(
     """ReLiT, one step at a time: `(out [T, d], final state)`."""
 
     def body(carry, xs):
-        out, carry = relit_step(rule, *xs, carry, eps)
+        qt, kt, vt, bt, gt, rt = xs
+        out, carry = relit_step(rule, qt, kt, vt, bt, gt, rt, carry, eps)
         return carry, out
 
     final, out = jax.lax.scan(body, state, (q, k, v, beta, gamma, resets))
@@ -99,7 +100,8 @@ def arelit_scan(
     """AReLiT, one step at a time (`arelit_step` under `lax.scan`)."""
 
     def body(carry, xs):
-        out, carry = arelit_step(*xs, carry, r, oscillator, eps)
+        qt, kt, vt, bt, gt, rt = xs
+        out, carry = arelit_step(qt, kt, vt, bt, gt, rt, carry, r, oscillator, eps)
         return carry, out
 
     P = oscillators.period(r, oscillator)

@@ -14,6 +14,7 @@ modulo the period `P` and never loses precision:
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -50,7 +51,7 @@ def normaliser(r: int, oscillator: str) -> float:
 
 
 def features(
-    tau: Int[Array, "*batch"], r: int, oscillator: str, dtype: object = jnp.float32
+    tau: Int[Array, "*batch"], r: int, oscillator: str, dtype: Any = jnp.float32
 ) -> Float[Array, "*batch R"]:
     """Oscillator features `f(τ)` for integer counters `τ` (any shape).
 

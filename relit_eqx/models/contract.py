@@ -126,7 +126,9 @@ def check_sequence_inputs(model: Any, xs: Any, resets: Any) -> None:
             "(batch with jax.vmap, not a leading axis)"
         )
     if xs_shape[1] != model.d_in:
-        raise ValueError(f"xs has last dimension {xs_shape[1]} but the model's d_in is {model.d_in}")
+        raise ValueError(
+            f"xs has last dimension {xs_shape[1]} but the model's d_in is {model.d_in}"
+        )
     if not jnp.issubdtype(jnp.result_type(xs), jnp.floating):
         raise TypeError(f"xs must be a floating array; got dtype {jnp.result_type(xs)}")
     r_shape = np.shape(resets)
@@ -151,7 +153,7 @@ def check_state(model: Any, state: Any) -> None:
     expected = jax.eval_shape(model.init_state)
     exp_leaves, exp_tree = jax.tree_util.tree_flatten(expected)
     got_leaves, got_tree = jax.tree_util.tree_flatten(state)
-    if exp_tree != got_tree:
+    if str(exp_tree) != str(got_tree):
         raise ValueError(
             f"state does not belong to this {type(model).__name__} configuration: "
             f"expected structure {exp_tree}, got {got_tree}"

@@ -1,0 +1,39 @@
+# The two commands of the README. Each sets itself up on a fresh machine with Python >= 3.10.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+PYTEST_ARGS ?=
+
+.PHONY: run test lint typecheck docs bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test,docs]'
+	touch $(STAMP)
+
+## make run: a short PPO run on T-Maze with AReLiT (progress, metrics.csv, learning_curve.png).
+run: $(STAMP)
+	$(BIN)/relit-eqx train --out runs/tmaze-arelit-$$(date +%Y%m%d-%H%M%S)
+
+## make test: lint, type-check, the test suite, and the strict docs build.
+test: lint typecheck $(STAMP)
+	$(BIN)/python -m pytest -n 2 -q $(PYTEST_ARGS)
+	$(BIN)/mkdocs build --strict --quiet --site-dir $$(mktemp -d)
+
+lint: $(STAMP)
+	$(BIN)/ruff check relit_eqx tests benchmarks
+	$(BIN)/ruff format --check relit_eqx tests benchmarks
+
+typecheck: $(STAMP)
+	$(BIN)/mypy relit_eqx
+
+docs: $(STAMP)
+	$(BIN)/mkdocs build --strict
+
+bench: $(STAMP)
+	$(BIN)/relit-eqx bench inference --quick --out bench-out
+
+clean:
+	rm -rf $(VENV) site .pytest_cache .ruff_cache .mypy_cache

@@ -1,0 +1,277 @@
+"""Multi-head ReLiT and AReLiT self-attention layers (SPEC §1–§2), built on `functional`.
+
+One fused dense layer produces, per head, the raw key and query `[d]`, the value `[d]`,
+the value gate logits `[d]`, the key gate logits, and (for the outer-product kernels) the
+projections `p1, p2, p3 [eta]`:
+
+    φ(k) = kernel(W_k x, W_p1 x),  φ(q) = kernel(W_q x, W_p2 x),  v = W_v x,
+    β = σ(W_β x),  γ = vec(σ(W_p3 x) ⊗ σ(W_γ x))  (outer-product kernels; else σ(W_γ x)).
+
+Heads run through the functional core under `jax.vmap`, are concatenated and projected
+back to `d_model` by `W_o`. Weights use orthogonal initialisation with gain √2 (as the
+authors do) and zero biases.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from typing import Any
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+from jaxtyping import Array, Bool, Float, PRNGKeyArray
+
+from ..functional import METHODS, AReLiTState, ReLiTState, oscillators
+from ..functional import arelit as arelit_fn
+from ..functional import relit as relit_fn
+from ..functional.naive import arelit_step, relit_step
+from ..functional.state import arelit_state_floats, relit_state_floats
+from ..kernels import get_kernel
+from ..update_rules import get_rule
+from .mixer import SequenceMixer
+
+__all__ = ["ReLiTAttention", "AReLiTAttention", "orthogonal_linear", "check_positive"]
+
+
+def orthogonal_linear(
+    d_in: int, d_out: int, *, key: PRNGKeyArray, gain: float = math.sqrt(2)
+) -> eqx.nn.Linear:
+    """A dense layer with orthogonal weights (scaled by `gain`) and zero bias."""
+    layer = eqx.nn.Linear(d_in, d_out, key=key)
+    w = jax.nn.initializers.orthogonal(scale=gain)(key, (d_out, d_in), jnp.float32)
+    layer = eqx.tree_at(lambda m: m.weight, layer, w)
+    return eqx.tree_at(lambda m: m.bias, layer, jnp.zeros((d_out,), jnp.float32))
+
+
+def _dense(layer: eqx.nn.Linear, x: Array) -> Array:
+    """`layer` applied over any leading axes of `x`."""
+    assert layer.bias is not None
+    return jnp.einsum("oi,...i->...o", layer.weight, x) + layer.bias
+
+
+def check_positive(**kwargs: Any) -> None:
+    """Raise `ValueError` naming the first argument that is not a positive int."""
+    for name, value in kwargs.items():
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be a positive int; got {value!r}")
+
+
+class _LinearAttention(SequenceMixer):
+    """Shared projections and head plumbing of ReLiT and AReLiT attention."""
+
+    proj: eqx.nn.Linear
+    out: eqx.nn.Linear
+    d_model: int = eqx.field(static=True)
+    n_heads: int = eqx.field(static=True)
+    d_head: int = eqx.field(static=True)
+    eta: int = eqx.field(static=True)
+    kernel: str = eqx.field(static=True)
+    method: str = eqx.field(static=True)
+    chunk_size: int = eqx.field(static=True)
+    eps: float = eqx.field(static=True)
+
+    @property
+    def n_features(self) -> int:
+        """Feature width `n` of one head."""
+        return get_kernel(self.kernel).feature_dim(self.d_head, self.eta)
+
+    def _widths(self) -> tuple[int, ...]:
+        d, e = self.d_head, self.eta
+        uses_p = get_kernel(self.kernel).uses_p
+        gate = d if uses_p else self.n_features
+        ps = (e, e, e) if uses_p else (0, 0, 0)
+        return (d, d, d, d, gate, *ps)  # k, q, v, beta, gamma, p1, p2, p3
+
+    def _init_layers(self, key: PRNGKeyArray) -> tuple[eqx.nn.Linear, eqx.nn.Linear]:
+        k1, k2 = jax.random.split(key)
+        width = self.n_heads * sum(self._widths())
+        return (
+            orthogonal_linear(self.d_model, width, key=k1),
+            orthogonal_linear(self.n_heads * self.d_head, self.d_model, key=k2),
+        )
+
+    def _check(self, method: str, chunk_size: int, eps: float) -> None:
+        check_positive(
+            d_model=self.d_model,
+            n_heads=self.n_heads,
+            d_head=self.d_head,
+            eta=self.eta,
+            chunk_size=chunk_size,
+        )
+        get_kernel(self.kernel)
+        if method not in METHODS:
+            raise ValueError(f"unknown method {method!r}; choose one of {METHODS}")
+        if not eps > 0:
+            raise ValueError(f"eps must be > 0; got {eps}")
+
+    def _features(self, x: Float[Array, "... d_model"]) -> tuple[Array, ...]:
+        """Per-head `(φ(q), φ(k), v, β, γ)`, each with a head axis before the last axis."""
+        kern = get_kernel(self.kernel)
+        h = _dense(self.proj, x)
+        h = h.reshape(*x.shape[:-1], self.n_heads, -1)
+        bounds = list(itertools.accumulate(self._widths()))[:-1]
+        k, q, v, b, g, p1, p2, p3 = jnp.split(h, bounds, axis=-1)
+        if kern.uses_p:
+            fk, fq = kern(k, p1), kern(q, p2)
+            gamma = jax.nn.sigmoid(p3)[..., :, None] * jax.nn.sigmoid(g)[..., None, :]
+            gamma = gamma.reshape(*gamma.shape[:-2], -1)
+        else:
+            fk, fq, gamma = kern(k), kern(q), jax.nn.sigmoid(g)
+        return fq, fk, v, jax.nn.sigmoid(b), gamma
+
+    def _merge(self, heads: Float[Array, "... H d"]) -> Float[Array, "... d_model"]:
+        merged = heads.reshape(*heads.shape[:-2], self.n_heads * self.d_head)
+        return _dense(self.out, merged)
+
+
+class ReLiTAttention(_LinearAttention):
+    """Multi-head ReLiT self-attention (SPEC §1).
+
+    **Arguments:** `d_model`; keyword `n_heads`, `d_head`, `eta`, `kernel` (a name in
+    `relit_eqx.kernels.KERNELS`), `update_rule` (a name in `relit_eqx.update_rules.RULES`),
+    `method` (`"scan"`, `"associative"`, `"chunked"`), `chunk_size`, `eps`, `key`.
+
+    State: `ReLiTState(C [H, d, n], s [H, n])`.
+    """
+
+    update_rule: str = eqx.field(static=True)
+
+    def __init__(
+        self,
+        d_model: int,
+        *,
+        n_heads: int = 4,
+        d_head: int = 64,
+        eta: int = 4,
+        kernel: str = "pp_relu",
+        update_rule: str = "gated",
+        method: str = "chunked",
+        chunk_size: int = 64,
+        eps: float = 1e-6,
+        key: PRNGKeyArray,
+    ):
+        self.d_model, self.n_heads, self.d_head, self.eta = d_model, n_heads, d_head, eta
+        self.kernel, self.update_rule, self.method = kernel, update_rule, method
+        self.chunk_size, self.eps = chunk_size, eps
+        self._check(method, chunk_size, eps)
+        rule = get_rule(update_rule)
+        if method not in rule.methods:
+            raise ValueError(
+                f"update_rule {update_rule!r} does not support method {method!r}; "
+                f"it supports {sorted(rule.methods)}"
+            )
+        self.proj, self.out = self._init_layers(key)
+
+    def init_state(self) -> ReLiTState:
+        H, d, n = self.n_heads, self.d_head, self.n_features
+        return ReLiTState(C=jnp.zeros((H, d, n)), s=jnp.zeros((H, n)))
+
+    @property
+    def state_size(self) -> int:
+        return relit_state_floats(self.d_head, self.n_features, n_heads=self.n_heads)
+
+    def __call__(
+        self, xs: Float[Array, "T d_model"], resets: Bool[Array, " T"], state: ReLiTState
+    ) -> tuple[Float[Array, "T d_model"], ReLiTState]:
+        fq, fk, v, b, g = (jnp.swapaxes(x, 0, 1) for x in self._features(xs))  # [H, T, .]
+
+        def head(q, k, v, b, g, st):
+            return relit_fn(
+                q, k, v, b, g, resets, st,
+                rule=self.update_rule, method=self.method,
+                chunk_size=self.chunk_size, eps=self.eps,
+            )  # fmt: skip
+
+        out, state = jax.vmap(head)(fq, fk, v, b, g, state)
+        return self._merge(jnp.swapaxes(out, 0, 1)), state
+
+    def step(
+        self, x: Float[Array, " d_model"], reset: Bool[Array, ""], state: ReLiTState
+    ) -> tuple[Float[Array, " d_model"], ReLiTState]:
+        rule = get_rule(self.update_rule)
+        feats = self._features(x)
+
+        def head(q, k, v, b, g, st):
+            return relit_step(rule, q, k, v, b, g, reset, st, self.eps)
+
+        fq, fk, v, b, g = feats
+        out, state = jax.vmap(head)(fq, fk, v, b, g, state)
+        return self._merge(out), state
+
+
+class AReLiTAttention(_LinearAttention):
+    """Multi-head AReLiT self-attention (SPEC §2): ReLiT's projections and gated rule with
+    `C` replaced by `r` rank-one summaries.
+
+    **Arguments:** as `ReLiTAttention` (without `update_rule`), plus `r` and `oscillator`
+    (`"paper"` or `"fourier"`).
+
+    State: `AReLiTState(v_tilde [H, R, d], k_tilde [H, R, n], s [H, n], tick [H])`.
+    """
+
+    r: int = eqx.field(static=True)
+    oscillator: str = eqx.field(static=True)
+
+    def __init__(
+        self,
+        d_model: int,
+        *,
+        n_heads: int = 4,
+        d_head: int = 64,
+        eta: int = 4,
+        r: int = 2,
+        oscillator: str = "paper",
+        kernel: str = "pp_relu",
+        method: str = "chunked",
+        chunk_size: int = 64,
+        eps: float = 1e-6,
+        key: PRNGKeyArray,
+    ):
+        self.d_model, self.n_heads, self.d_head, self.eta = d_model, n_heads, d_head, eta
+        self.kernel, self.method, self.chunk_size, self.eps = kernel, method, chunk_size, eps
+        self.r, self.oscillator = r, oscillator
+        self._check(method, chunk_size, eps)
+        oscillators.check_oscillator(r, oscillator)
+        self.proj, self.out = self._init_layers(key)
+
+    def init_state(self) -> AReLiTState:
+        H, R, d, n = self.n_heads, self.r, self.d_head, self.n_features
+        return AReLiTState(
+            v_tilde=jnp.zeros((H, R, d)),
+            k_tilde=jnp.zeros((H, R, n)),
+            s=jnp.zeros((H, n)),
+            tick=jnp.zeros((H,), jnp.int32),
+        )
+
+    @property
+    def state_size(self) -> int:
+        return arelit_state_floats(self.d_head, self.n_features, self.r, n_heads=self.n_heads)
+
+    def __call__(
+        self, xs: Float[Array, "T d_model"], resets: Bool[Array, " T"], state: AReLiTState
+    ) -> tuple[Float[Array, "T d_model"], AReLiTState]:
+        fq, fk, v, b, g = (jnp.swapaxes(x, 0, 1) for x in self._features(xs))
+
+        def head(q, k, v, b, g, st):
+            return arelit_fn(
+                q, k, v, b, g, resets, st,
+                r=self.r, oscillator=self.oscillator, method=self.method,
+                chunk_size=self.chunk_size, eps=self.eps,
+            )  # fmt: skip
+
+        out, state = jax.vmap(head)(fq, fk, v, b, g, state)
+        return self._merge(jnp.swapaxes(out, 0, 1)), state
+
+    def step(
+        self, x: Float[Array, " d_model"], reset: Bool[Array, ""], state: AReLiTState
+    ) -> tuple[Float[Array, " d_model"], AReLiTState]:
+        feats = self._features(x)
+
+        def head(q, k, v, b, g, st):
+            return arelit_step(q, k, v, b, g, reset, st, self.r, self.oscillator, self.eps)
+
+        fq, fk, v, b, g = feats
+        out, state = jax.vmap(head)(fq, fk, v, b, g, state)
+        return self._merge(out), state
