@@ -117,8 +117,17 @@ def arelit_chunked(
     eps: float,
     chunk_size: int,
 ) -> tuple[Array, AReLiTState]:
-    """AReLiT in chunks: with `S[t, j] = k̃^j_t·φ(q_t)` and `M = S fᵀ`, the numerator
-    `Σ_j ṽ^j_t S[t, j]` has ReLiT's chunk structure with `M` in place of the attention."""
+    """AReLiT in chunks of `L = chunk_size` steps, sequential depth `L + T/L` instead of `T`.
+
+    AReLiT's per-step state `(ṽ, k̃, s)` is small (`R·(d+n) + n` floats), so this form keeps
+    it for every step. Inside each chunk, all chunks at once, the recurrences run from a
+    zero state while accumulating decay products `Πa`, `Πg` (no logarithms, no
+    exponentials: every factor is a product of numbers in `[0, 1]`):
+
+        ṽ_t = (Πa)_t ⊙ ṽ_start + ṽ^local_t,  k̃_t = (Πg)_t ⊙ k̃_start + k̃^local_t.
+
+    A scan over the `T/L` chunk ends carries `ṽ_start, k̃_start, s_start` between chunks.
+    """
     T = q.shape[0]
     L = min(chunk_size, T)
     P = oscillators.period(r, oscillator)
@@ -129,27 +138,46 @@ def arelit_chunked(
     a = jnp.where(keep, 1 - beta, 0.0)
     g = jnp.where(keep, 1 - gamma, 0.0)
     u, w = beta * v, gamma * k
+    # Chunk-major then time-major inside a chunk: [L, N, ...].
+    xs = tuple(
+        jnp.swapaxes(_to_chunks(x, L, fill), 0, 1)
+        for x, fill in ((a, 1), (g, 1), (u, 0), (w, 0), (feats, 0))
+    )
+    N = xs[0].shape[1]
+    R, d, n = feats.shape[1], v.shape[1], k.shape[1]
 
-    @jax.checkpoint
-    def body(carry, xs):
+    def local(carry, x):
+        V, K, s, Pa, Pg = carry
+        a, g, u, w, f = x
+        V = a[:, None, :] * V + f[:, :, None] * u[:, None, :]
+        K = g[:, None, :] * K + f[:, :, None] * w[:, None, :]
+        s = g * s + w
+        carry = (V, K, s, a * Pa, g * Pg)
+        return carry, carry
+
+    zeros = jnp.zeros
+    init = (
+        zeros((N, R, d), v.dtype),
+        zeros((N, R, n), v.dtype),
+        zeros((N, n), v.dtype),
+        jnp.ones((N, d), v.dtype),
+        jnp.ones((N, n), v.dtype),
+    )
+    _, (Vl, Kl, sl, Pa, Pg) = jax.lax.scan(local, init, xs)
+
+    def across(carry, ends):
         V, K, s = carry
-        q, a, g, u, w, f = xs
-        Pa, Sa = decay_products(a)
-        Pg, Sg = decay_products(g)
-        A = jnp.einsum("tn,tin,in->ti", q, Pg, w)
-        qs = q * Sg
-        S = qs @ K.T + A @ f  # [L, R]
-        num = jnp.einsum("ti,tim,im->tm", S @ f.T, Pa, u) + Sa * (S @ V)
-        den = c * (A.sum(axis=1) + qs @ s)
-        out = num / (den + eps)[:, None]
-        ue, we = u * Pa[-1], w * Pg[-1]
-        V = Sa[-1] * V + f.T @ ue
-        K = Sg[-1] * K + f.T @ we
-        s = Sg[-1] * s + we.sum(axis=0)
-        return (V, K, s), out
+        Ve, Ke, se, Pae, Pge = ends
+        return (Pae[None, :] * V + Ve, Pge[None, :] * K + Ke, Pge * s + se), carry
 
-    chunks = ((q, 0), (a, 1), (g, 1), (u, 0), (w, 0), (feats, 0))
-    xs = tuple(_to_chunks(x, L, fill) for x, fill in chunks)
-    (V, K, s), out = jax.lax.scan(body, (state.v_tilde, state.k_tilde, state.s), xs)
-    new = AReLiTState(v_tilde=V, k_tilde=K, s=s, tick=tau[-1])
-    return out.reshape(-1, v.shape[1])[:T], new
+    ends = (Vl[-1], Kl[-1], sl[-1], Pa[-1], Pg[-1])
+    carry0 = (state.v_tilde, state.k_tilde, state.s)
+    (V, K, s), (V0, K0, s0) = jax.lax.scan(across, carry0, ends)
+    Vt = Pa[:, :, None, :] * V0[None] + Vl  # [L, N, R, d]
+    Kt = Pg[:, :, None, :] * K0[None] + Kl
+    st = Pg * s0[None] + sl
+    qc = jnp.swapaxes(_to_chunks(q, L, 0), 0, 1)  # [L, N, n]
+    num = jnp.einsum("lnrk,lnk,lnrd->lnd", Kt, qc, Vt)
+    out = num / (c * jnp.einsum("lnk,lnk->ln", st, qc) + eps)[..., None]
+    out = jnp.swapaxes(out, 0, 1).reshape(-1, d)[:T]
+    return out, AReLiTState(v_tilde=V, k_tilde=K, s=s, tick=tau[-1])
