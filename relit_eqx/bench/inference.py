@@ -14,6 +14,7 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 
+from .cost_model import step_cost
 from .timing import build_model, markdown_table, time_interleaved, write_results
 
 D_IN = 16
@@ -66,6 +67,10 @@ def run(
         models[label] = build_model(name, D_IN, key, **{**kwargs, **(overrides or {})})
     step = step_fn()
     rows = []
+    costs = {
+        label: step_cost(name, D_IN, **{**kwargs, **(overrides or {})})
+        for label, name, kwargs in configs
+    }
     for B in batches:
         cands = {}
         for label, model in models.items():
@@ -81,6 +86,7 @@ def run(
                     "batch": B,
                     "step_ms": timings[label].median * 1e3,
                     "state_floats": model.state_size,
+                    "model_MFLOP": costs[label]["flops"] / 1e6,
                 }
             )
     ref = "GTrXL M128"
@@ -89,7 +95,10 @@ def run(
         if base is not None:
             r["time_vs_GTrXL128"] = r["step_ms"] / base["step_ms"]
             r["state_vs_GTrXL128"] = r["state_floats"] / base["state_floats"]
-    cols = ["model", "batch", "step_ms", "state_floats", "time_vs_GTrXL128", "state_vs_GTrXL128"]
+    cols = [
+        "model", "batch", "step_ms", "state_floats", "model_MFLOP",
+        "time_vs_GTrXL128", "state_vs_GTrXL128",
+    ]  # fmt: skip
     write_results(out, "inference", {"rows": rows}, markdown_table(rows, cols))
     if out is not None:
         plot(rows, out / "inference.png")
