@@ -1,0 +1,69 @@
+"""ReLiT: the GTrXL-ordered stack with ReLiT self-attention (SPEC §1, §3)."""
+
+from __future__ import annotations
+
+import equinox as eqx
+import jax.random as jr
+from jaxtyping import PRNGKeyArray
+
+from ..nn.attention import ReLiTAttention, check_positive
+from ._stacked import StackedModel
+from .contract import register_model
+from .stack import Stack
+
+__all__ = ["ReLiT"]
+
+_SMALL = dict(d_model=16, n_layers=2, n_heads=2, d_head=4, d_ffn=16, eta=2, chunk_size=4)
+
+
+@register_model("relit", small=_SMALL)
+class ReLiT(StackedModel):
+    """Recurrent Linear Transformer (ReLiT; GaLiTe in the TMLR version).
+
+    **Arguments:** `d_in`; keyword `d_model`, `n_layers`, `n_heads`, `d_head`, `d_ffn`,
+    `eta` (feature expansion), `kernel`, `update_rule`, `method` (evaluation form of the
+    training pass: `"scan"`, `"associative"` or `"chunked"`), `chunk_size`, `key`.
+    Defaults are the paper's settings.
+
+    State per layer: `ReLiTState(C [H, d_head, n], s [H, n])`, `n = eta·d_head` for the
+    outer-product kernels.
+    """
+
+    stack: Stack
+    d_in: int = eqx.field(static=True)
+    d_model: int = eqx.field(static=True)
+
+    def __init__(
+        self,
+        d_in: int,
+        *,
+        d_model: int = 128,
+        n_layers: int = 4,
+        n_heads: int = 4,
+        d_head: int = 64,
+        d_ffn: int = 128,
+        eta: int = 4,
+        kernel: str = "pp_relu",
+        update_rule: str = "gated",
+        method: str = "chunked",
+        chunk_size: int = 64,
+        key: PRNGKeyArray,
+    ):
+        check_positive(d_in=d_in, d_model=d_model, n_layers=n_layers, d_ffn=d_ffn)
+        k_stack, *k_mix = jr.split(key, n_layers + 1)
+        mixers = [
+            ReLiTAttention(
+                d_model,
+                n_heads=n_heads,
+                d_head=d_head,
+                eta=eta,
+                kernel=kernel,
+                update_rule=update_rule,
+                method=method,
+                chunk_size=chunk_size,
+                key=k,
+            )  # fmt: skip
+            for k in k_mix
+        ]
+        self.stack = Stack(d_in, mixers, d_model=d_model, d_ffn=d_ffn, key=k_stack)
+        self.d_in, self.d_model = d_in, d_model
