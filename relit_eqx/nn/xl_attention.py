@@ -143,7 +143,7 @@ class XLAttention(SequenceMixer):
             self.value_proj(x).reshape(shape),
         )
 
-    def _position_scores(self, q: Float[Array, "n_heads d_head"]) -> Float[Array, "n_heads M+1"]:
+    def _position_scores(self, q: Float[Array, "n_heads d_head"]) -> Float[Array, "n_heads m1"]:
         # (q + v)ᵀ W_R R_δ for δ = 0..M, as (W_Rᵀ (q + v))ᵀ R_δ.
         p = jnp.einsum("hd,hdm->hm", q + self.position_bias, self.position_proj)
         return p @ relative_encodings(self.memory_length + 1, self.d_model).T
