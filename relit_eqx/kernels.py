@@ -70,6 +70,7 @@ class Kernel(eqx.Module):
 
 
 KERNELS: dict[str, Kernel] = {}
+"""The registered feature maps by name: `elu+1`, `relu`, `dpfp`, `pp_relu`, `pp_elu+1`."""
 
 
 def register_kernel(
@@ -79,7 +80,17 @@ def register_kernel(
     *,
     uses_p: bool = False,
 ) -> Kernel:
-    """Register a feature map under `name` and return it."""
+    """Register a feature map under `name` and return it.
+
+    **Arguments:**
+
+    - `name`: registry key (`ValueError` if taken).
+    - `fn`: `fn(x, p, eta) -> features`, mapping `x: [..., d]` (and `p: [..., eta]` when
+      `uses_p`, else `None`) to `[..., n]`. Features should be non-negative, so that the
+      normaliser `sᵀφ(q)` stays positive.
+    - `dim`: `dim(d, eta) -> n`, the feature width.
+    - `uses_p`: whether the map takes the second projection `p`.
+    """
     if name in KERNELS:
         raise ValueError(f"kernel {name!r} is already registered")
     KERNELS[name] = Kernel(name=name, uses_p=uses_p, fn=fn, dim=dim)

@@ -32,12 +32,20 @@ class Factors(NamedTuple):
 
 
 def normalised_readout(C: Array, s: Array, q: Array, eps: float) -> Array:
-    """`C q / (sᵀ q + ε)`: the linear-attention readout of SPEC §1."""
+    """`C q / (sᵀ q + ε)`: the linear-attention readout of the Mathematics page."""
     return (C @ q) / (s @ q + eps)
 
 
 class UpdateRule(eqx.Module):
-    """Base class of an update rule. Subclasses set `name`, `methods` and `step`."""
+    """Base class of an update rule.
+
+    Subclasses set the class variables `name` (registry key) and `methods` (the forms
+    they support, a subset of `{"scan", "associative", "chunked"}`) and implement `step`
+    (the recurrence: the scan form, and the specification). A rule whose decay is an outer
+    product sets `factored = True` and implements `factors`, which unlocks the associative
+    and chunked forms; a rule with a full `d × n` decay implements `full`, which unlocks
+    the associative form.
+    """
 
     name: ClassVar[str]
     methods: ClassVar[frozenset[str]]
@@ -70,7 +78,7 @@ class UpdateRule(eqx.Module):
 
 
 class Gated(UpdateRule):
-    """The paper's gated rule (SPEC §1), factored decay:
+    """The paper's gated rule (the Mathematics page), factored decay:
 
     `C_t = ((1-β_t) ⊗ (1-γ_t)) ⊙ C_{t-1} + (β_t ⊙ v_t) ⊗ (γ_t ⊙ φ(k_t))`,
     `s_t = (1-γ_t) ⊙ s_{t-1} + γ_t ⊙ φ(k_t)`, `a_t = C_t φ(q_t) / (s_tᵀ φ(q_t) + ε)`.
@@ -152,10 +160,15 @@ class Delta(UpdateRule):
 
 
 RULES: dict[str, UpdateRule] = {}
+"""The registered update rules by name: `gated`, `linear`, `projected_sigmoid`, `delta`."""
 
 
 def register_rule(rule: UpdateRule) -> UpdateRule:
-    """Register an update rule instance under `rule.name`."""
+    """Register an update rule instance under `rule.name` and return it.
+
+    Every registered rule is walked by the shared equivalence suite (`tests/test_forms.py`)
+    over the forms in `rule.methods`; `ValueError` if the name is taken.
+    """
     if rule.name in RULES:
         raise ValueError(f"update rule {rule.name!r} is already registered")
     RULES[rule.name] = rule

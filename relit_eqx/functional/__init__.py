@@ -1,4 +1,4 @@
-"""The functional core: ReLiT and AReLiT for one head on already-projected inputs (SPEC §6).
+"""The functional core: ReLiT and AReLiT for one head on already-projected inputs (the API page).
 
 Heads and batch are `jax.vmap` over these functions. Three evaluation orders compute
 the same thing to float32 round-off:
@@ -35,6 +35,7 @@ __all__ = [
 ]
 
 METHODS = ("scan", "associative", "chunked")
+"""The evaluation forms, each equal to the others to round-off."""
 
 
 def _check_common(
@@ -95,7 +96,7 @@ def relit(
     chunk_size: int = 64,
     eps: float = 1e-6,
 ) -> tuple[Float[Array, "T d"], ReLiTState]:
-    """ReLiT self-attention for one head (SPEC §1): with the `gated` rule,
+    """ReLiT self-attention for one head (the Mathematics page): with the `gated` rule,
 
     `C_t = ((1-β_t) ⊗ (1-γ_t)) ⊙ C_{t-1} + (β_t ⊙ v_t) ⊗ (γ_t ⊙ φ(k_t))`,
     `s_t = (1-γ_t) ⊙ s_{t-1} + γ_t ⊙ φ(k_t)`, `out_t = C_t φ(q_t) / (s_tᵀ φ(q_t) + ε)`.
@@ -105,7 +106,7 @@ def relit(
     - `q`, `k`: feature-mapped queries and keys `φ(q), φ(k)`, `[T, n]`.
     - `v`: values `[T, d]`; `beta`: value gates in `[0, 1]`, `[T, d]`.
     - `gamma`: key gates in `[0, 1]`, `[T, n]`.
-    - `resets`: boolean `[T]`; `True` zeroes the state before step `t` (SPEC §4).
+    - `resets`: boolean `[T]`; `True` zeroes the state before step `t` (the Concepts page).
     - `state`: a `ReLiTState(C [d, n], s [n])` to continue from; `None` means zeros.
     - `rule`: an update rule from `relit_eqx.update_rules.RULES`.
     - `method`: `"scan"`, `"associative"` or `"chunked"`; all agree to round-off.
@@ -149,7 +150,7 @@ def arelit(
     chunk_size: int = 64,
     eps: float = 1e-6,
 ) -> tuple[Float[Array, "T d"], AReLiTState]:
-    """AReLiT self-attention for one head (SPEC §2): `R` rank-one summaries instead of `C`,
+    """AReLiT self-attention for one head (the Mathematics page): `R` rank-one summaries instead of `C`,
 
     `ṽ^j_t = (1-β_t) ⊙ ṽ^j_{t-1} + f_t[j] (β_t ⊙ v_t)`,
     `k̃^j_t = (1-γ_t) ⊙ k̃^j_{t-1} + f_t[j] (γ_t ⊙ φ(k_t))`,

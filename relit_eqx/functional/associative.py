@@ -2,7 +2,7 @@
 
 A step is an affine map of the state. Composing two of them is again one:
 `(D1, C1) ∘ (D2, C2) = (D1 ⊙ D2, D2 ⊙ C1 + C2)`; with a factored decay `D = a ⊗ g`
-the decays compose factor-wise, `(a1⊙a2) ⊗ (g1⊙g2)` (SPEC §1). The starting state is
+the decays compose factor-wise, `(a1⊙a2) ⊗ (g1⊙g2)` (the Mathematics page). The starting state is
 folded into the first element; a reset is a zero decay. Memory is `O(T·d·n)`.
 """
 

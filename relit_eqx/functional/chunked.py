@@ -2,7 +2,7 @@
 
 The sequence is split into chunks of `L` steps. The state is carried between chunks
 (a `lax.scan` over `T/L` chunks, each rematerialised in the backward pass), and inside a
-chunk the closed form of SPEC §1 is evaluated with decays relative to the chunk:
+chunk the closed form of the Mathematics page is evaluated with decays relative to the chunk:
 
     C_t = (Sa_t ⊗ Sg_t) ⊙ C_0 + Σ_{i≤t} (Pa[t,i] ⊙ u_i) ⊗ (Pg[t,i] ⊙ w_i)
 

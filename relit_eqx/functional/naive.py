@@ -1,6 +1,6 @@
 """The step recurrence under `jax.lax.scan`: the reader's specification and the oracle.
 
-Each step first applies the reset (SPEC §4: the state is zeroed before step `t` is
+Each step first applies the reset (the Concepts page: the state is zeroed before step `t` is
 absorbed), then the update rule's own step, written as in the paper.
 """
 
@@ -67,7 +67,7 @@ def arelit_step(
     oscillator: str,
     eps: float,
 ) -> tuple[Array, AReLiTState]:
-    """One AReLiT step (SPEC §2):
+    """One AReLiT step (the Mathematics page):
 
     `τ_t = τ_{t-1} + 1` (1 after a reset), `f = f(τ_t)`,
     `ṽ^j ← (1-β)⊙ṽ^j + f[j]·(β⊙v)`, `k̃^j ← (1-γ)⊙k̃^j + f[j]·(γ⊙φ(k))`,

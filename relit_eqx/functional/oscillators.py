@@ -1,4 +1,4 @@
-"""Oscillator features `f(τ) ∈ R^R` of AReLiT and the modular step counter (SPEC §2).
+"""Oscillator features `f(τ) ∈ R^R` of AReLiT and the modular step counter (the Mathematics page).
 
 Two families, both periodic in the integer step counter `τ`, so the counter is kept
 modulo the period `P` and never loses precision:
@@ -24,6 +24,7 @@ from jaxtyping import Array, Float, Int
 __all__ = ["OSCILLATORS", "features", "period", "normaliser", "check_oscillator", "ticks"]
 
 OSCILLATORS = ("paper", "fourier")
+"""The oscillator families."""
 
 
 def check_oscillator(r: object, oscillator: object) -> None:

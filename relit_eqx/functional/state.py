@@ -1,4 +1,4 @@
-"""Recurrent states of the functional core (SPEC §6), named after the paper's symbols."""
+"""Recurrent states of the functional core (the API page), named after the paper's symbols."""
 
 from __future__ import annotations
 
@@ -10,14 +10,14 @@ __all__ = ["ReLiTState", "AReLiTState", "relit_state_floats", "arelit_state_floa
 
 
 class ReLiTState(NamedTuple):
-    """ReLiT state of one head: `C: [d, n]`, `s: [n]` (SPEC §1)."""
+    """ReLiT state of one head: `C: [d, n]`, `s: [n]` (the Mathematics page)."""
 
     C: Float[Array, "d n"]
     s: Float[Array, " n"]
 
 
 class AReLiTState(NamedTuple):
-    """AReLiT state of one head (SPEC §2).
+    """AReLiT state of one head (the Mathematics page).
 
     `v_tilde: [R, d]`, `k_tilde: [R, n]`, `s: [n]`, and `tick: int32 []`, the step counter τ
     of the last absorbed step, kept modulo the oscillator family's period.

@@ -1,4 +1,4 @@
-"""Whole sequence models under one contract (SPEC §5)."""
+"""Whole sequence models under one contract (the Concepts page)."""
 
 from .arelit import AReLiT
 from .contract import (

@@ -1,6 +1,8 @@
-"""AReLiT: the GTrXL-ordered stack with AReLiT self-attention (SPEC §2, §3)."""
+"""AReLiT: the GTrXL-ordered stack with AReLiT self-attention (the Mathematics and Models pages)."""
 
 from __future__ import annotations
+
+import functools
 
 import equinox as eqx
 import jax.random as jr
@@ -17,13 +19,25 @@ _SMALL = dict(d_model=16, n_layers=2, n_heads=2, d_head=4, d_ffn=16, eta=2, r=2,
 
 
 @register_model("arelit", small=_SMALL)
-@register_model("arelit-fourier", small={**_SMALL, "oscillator": "fourier", "r": 3})
 class AReLiT(StackedModel):
     """Approximate Recurrent Linear Transformer (AReLiT; AGaLiTe in the TMLR version).
 
-    **Arguments:** as `ReLiT` (the update rule is the gated one), plus `r` (oscillator
-    rows) and `oscillator` (`"paper"`, the authors' features, or `"fourier"`, exact for
-    fewer than `r` steps). Defaults are the paper's settings.
+    **Arguments:** (defaults are the paper's settings)
+
+    - `d_in`: width of the inputs.
+    - `d_model`: width of the residual stream and of the outputs.
+    - `n_layers`: number of encoder blocks.
+    - `n_heads`, `d_head`: attention heads per layer and their width `d`.
+    - `d_ffn`: hidden width of each block's feed-forward network.
+    - `eta`: feature expansion; keys and queries have `n = eta·d` features.
+    - `r`: oscillator rows `R` of the approximation (`r >= 1`).
+    - `oscillator`: `"paper"` (the authors' `cos(ω_j τ)` features) or `"fourier"` (exact
+      for fewer than `r` steps since a reset, convergent in `r`).
+    - `kernel`: feature map, a name in `relit_eqx.kernels.KERNELS`.
+    - `method`: evaluation form of the training pass, `"scan"`, `"associative"` or
+      `"chunked"` (all equal to round-off; `step` is always the recurrence).
+    - `chunk_size`: steps per chunk of the chunked form.
+    - `key`: a `jax.random.PRNGKey` for the initialisation.
 
     State per layer: `AReLiTState(v_tilde [H, r, d_head], k_tilde [H, r, n], s [H, n],
     tick [H])`: `r·(d_head + n) + n` floats per head instead of ReLiT's `d_head·n + n`.
@@ -69,3 +83,8 @@ class AReLiT(StackedModel):
         ]
         self.stack = Stack(d_in, mixers, d_model=d_model, d_ffn=d_ffn, key=k_stack)
         self.d_in, self.d_model = d_in, d_model
+
+
+register_model("arelit-fourier", small={**_SMALL, "r": 3})(
+    functools.partial(AReLiT, oscillator="fourier")
+)

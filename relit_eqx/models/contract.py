@@ -1,4 +1,4 @@
-"""The sequence-model contract (SPEC §5) and the model registry.
+"""The sequence-model contract (the Concepts page) and the model registry.
 
 Every memory model is an `eqx.Module` with
 
@@ -35,7 +35,7 @@ __all__ = [
 
 
 class SequenceModel(eqx.Module):
-    """Abstract base of every memory model (SPEC §5).
+    """Abstract base of every memory model (the Concepts page).
 
     Subclasses declare `d_in` and `d_model` as static fields and implement
     `init_state`, `__call__`, `step` and `state_size`.
@@ -72,7 +72,7 @@ class SequenceModel(eqx.Module):
         """Floats per sequence held in the recurrent state."""
 
 
-M = TypeVar("M", bound=type)
+M = TypeVar("M", bound=Callable[..., Any])
 
 _MODELS: dict[str, Callable[..., SequenceModel]] = {}
 _SMALL: dict[str, dict[str, Any]] = {}

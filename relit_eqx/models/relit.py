@@ -1,4 +1,4 @@
-"""ReLiT: the GTrXL-ordered stack with ReLiT self-attention (SPEC §1, §3)."""
+"""ReLiT: the GTrXL-ordered stack with ReLiT self-attention (the Mathematics and Models pages)."""
 
 from __future__ import annotations
 
@@ -20,10 +20,20 @@ _SMALL = dict(d_model=16, n_layers=2, n_heads=2, d_head=4, d_ffn=16, eta=2, chun
 class ReLiT(StackedModel):
     """Recurrent Linear Transformer (ReLiT; GaLiTe in the TMLR version).
 
-    **Arguments:** `d_in`; keyword `d_model`, `n_layers`, `n_heads`, `d_head`, `d_ffn`,
-    `eta` (feature expansion), `kernel`, `update_rule`, `method` (evaluation form of the
-    training pass: `"scan"`, `"associative"` or `"chunked"`), `chunk_size`, `key`.
-    Defaults are the paper's settings.
+    **Arguments:** (defaults are the paper's settings)
+
+    - `d_in`: width of the inputs.
+    - `d_model`: width of the residual stream and of the outputs.
+    - `n_layers`: number of encoder blocks.
+    - `n_heads`, `d_head`: attention heads per layer and their width `d`.
+    - `d_ffn`: hidden width of each block's feed-forward network.
+    - `eta`: feature expansion; keys and queries have `n = eta·d` features.
+    - `kernel`: feature map, a name in `relit_eqx.kernels.KERNELS`.
+    - `update_rule`: a name in `relit_eqx.update_rules.RULES`.
+    - `method`: evaluation form of the training pass, `"scan"`, `"associative"` or
+      `"chunked"` (all equal to round-off; `step` is always the recurrence).
+    - `chunk_size`: steps per chunk of the chunked form.
+    - `key`: a `jax.random.PRNGKey` for the initialisation.
 
     State per layer: `ReLiTState(C [H, d_head, n], s [H, n])`, `n = eta·d_head` for the
     outer-product kernels.

@@ -17,7 +17,7 @@ __all__ = ["Stack"]
 
 
 class Stack(eqx.Module):
-    """`relu(Linear(x))` to `d_model`, then one `EncoderBlock` per mixer (SPEC §3).
+    """`relu(Linear(x))` to `d_model`, then one `EncoderBlock` per mixer (the Models page).
 
     The state is the tuple of the blocks' states, first layer first. Inputs are not
     checked here; the models wrapping a `Stack` check them.

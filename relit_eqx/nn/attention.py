@@ -1,4 +1,4 @@
-"""Multi-head ReLiT and AReLiT self-attention layers (SPEC §1–§2), built on `functional`.
+"""Multi-head ReLiT and AReLiT self-attention layers (the Mathematics page), built on `functional`.
 
 One fused dense layer produces, per head, the raw key and query `[d]`, the value `[d]`,
 the value gate logits `[d]`, the key gate logits, and (for the outer-product kernels) the
@@ -127,7 +127,7 @@ class _LinearAttention(SequenceMixer):
 
 
 class ReLiTAttention(_LinearAttention):
-    """Multi-head ReLiT self-attention (SPEC §1).
+    """Multi-head ReLiT self-attention (the Mathematics page).
 
     **Arguments:** `d_model`; keyword `n_heads`, `d_head`, `eta`, `kernel` (a name in
     `relit_eqx.kernels.KERNELS`), `update_rule` (a name in `relit_eqx.update_rules.RULES`),
@@ -165,16 +165,19 @@ class ReLiTAttention(_LinearAttention):
         self.proj, self.out = self._init_layers(key)
 
     def init_state(self) -> ReLiTState:
+        """Zero state: `C [H, d, n]`, `s [H, n]`."""
         H, d, n = self.n_heads, self.d_head, self.n_features
         return ReLiTState(C=jnp.zeros((H, d, n)), s=jnp.zeros((H, n)))
 
     @property
     def state_size(self) -> int:
+        """Floats in the state: `H·(d·n + n)`."""
         return relit_state_floats(self.d_head, self.n_features, n_heads=self.n_heads)
 
     def __call__(
         self, xs: Float[Array, "T d_model"], resets: Bool[Array, " T"], state: ReLiTState
     ) -> tuple[Float[Array, "T d_model"], ReLiTState]:
+        """Training form over `T` steps with the layer's `method`; returns `(ys, state)`."""
         fq, fk, v, b, g = (jnp.swapaxes(x, 0, 1) for x in self._features(xs))  # [H, T, .]
 
         def head(q, k, v, b, g, st):
@@ -190,6 +193,7 @@ class ReLiTAttention(_LinearAttention):
     def step(
         self, x: Float[Array, " d_model"], reset: Bool[Array, ""], state: ReLiTState
     ) -> tuple[Float[Array, " d_model"], ReLiTState]:
+        """Inference form: one step of the recurrence; returns `(y, state)`."""
         rule = get_rule(self.update_rule)
         feats = self._features(x)
 
@@ -202,7 +206,7 @@ class ReLiTAttention(_LinearAttention):
 
 
 class AReLiTAttention(_LinearAttention):
-    """Multi-head AReLiT self-attention (SPEC §2): ReLiT's projections and gated rule with
+    """Multi-head AReLiT self-attention (the Mathematics page): ReLiT's projections and gated rule with
     `C` replaced by `r` rank-one summaries.
 
     **Arguments:** as `ReLiTAttention` (without `update_rule`), plus `r` and `oscillator`
@@ -237,6 +241,7 @@ class AReLiTAttention(_LinearAttention):
         self.proj, self.out = self._init_layers(key)
 
     def init_state(self) -> AReLiTState:
+        """Zero state: `v_tilde [H, R, d]`, `k_tilde [H, R, n]`, `s [H, n]`, `tick [H]`."""
         H, R, d, n = self.n_heads, self.r, self.d_head, self.n_features
         return AReLiTState(
             v_tilde=jnp.zeros((H, R, d)),
@@ -247,11 +252,13 @@ class AReLiTAttention(_LinearAttention):
 
     @property
     def state_size(self) -> int:
+        """Floats in the state: `H·(r·d + r·n + n)` (the integer counters not counted)."""
         return arelit_state_floats(self.d_head, self.n_features, self.r, n_heads=self.n_heads)
 
     def __call__(
         self, xs: Float[Array, "T d_model"], resets: Bool[Array, " T"], state: AReLiTState
     ) -> tuple[Float[Array, "T d_model"], AReLiTState]:
+        """Training form over `T` steps with the layer's `method`; returns `(ys, state)`."""
         fq, fk, v, b, g = (jnp.swapaxes(x, 0, 1) for x in self._features(xs))
 
         def head(q, k, v, b, g, st):
@@ -267,6 +274,7 @@ class AReLiTAttention(_LinearAttention):
     def step(
         self, x: Float[Array, " d_model"], reset: Bool[Array, ""], state: AReLiTState
     ) -> tuple[Float[Array, " d_model"], AReLiTState]:
+        """Inference form: one step of the recurrence; returns `(y, state)`."""
         feats = self._features(x)
 
         def head(q, k, v, b, g, st):

@@ -1,4 +1,4 @@
-"""The encoder block in the GTrXL ordering (SPEC §3), around any sequence mixer."""
+"""The encoder block in the GTrXL ordering (the Models page), around any sequence mixer."""
 
 from __future__ import annotations
 

@@ -3,7 +3,7 @@
 A mixer maps layer-normed inputs `[T, d_model]` to outputs `[T, d_model]`, carrying a
 recurrent state across calls. ReLiT/AReLiT attention, Transformer-XL attention with a
 fixed memory, and anything a user adds all fit this slot. It has the same shape as the
-model contract (SPEC §5): `__call__` over `T` steps equals `T` calls of `step`, and
+model contract (the Concepts page): `__call__` over `T` steps equals `T` calls of `step`, and
 `reset_t = True` zeroes the state before step `t` is absorbed.
 """
 
