@@ -148,7 +148,7 @@ class ReLiTAttention(_LinearAttention):
         kernel: str = "pp_relu",
         update_rule: str = "gated",
         method: str = "chunked",
-        chunk_size: int = 64,
+        chunk_size: int = 16,
         eps: float = 1e-6,
         key: PRNGKeyArray,
     ):
@@ -229,7 +229,7 @@ class AReLiTAttention(_LinearAttention):
         oscillator: str = "paper",
         kernel: str = "pp_relu",
         method: str = "chunked",
-        chunk_size: int = 64,
+        chunk_size: int = 16,
         eps: float = 1e-6,
         key: PRNGKeyArray,
     ):
