@@ -53,7 +53,7 @@ def run(
     out: Path | None = None,
 ) -> list[dict[str, Any]]:
     """Time every form at every length; returns one row per (T, method)."""
-    rows = []
+    rows: list[dict[str, Any]] = []
     for T in lengths:
         args = _inputs(batch, heads, T, d, n)
         cands: dict[str, Any] = {}

@@ -66,13 +66,13 @@ def run(
     for label, name, kwargs in configs:
         models[label] = build_model(name, D_IN, key, **{**kwargs, **(overrides or {})})
     step = step_fn()
-    rows = []
+    rows: list[dict[str, Any]] = []
     costs = {
         label: step_cost(name, D_IN, **{**kwargs, **(overrides or {})})
         for label, name, kwargs in configs
     }
     for B in batches:
-        cands = {}
+        cands: dict[str, Any] = {}
         for label, model in models.items():
             state = jax.vmap(lambda _, m=model: m.init_state())(jnp.arange(B))
             x = jax.random.normal(key, (B, D_IN))

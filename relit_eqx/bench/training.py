@@ -55,9 +55,9 @@ def run(
     """
     key = jax.random.PRNGKey(0)
     grad = grad_fn()
-    rows = []
+    rows: list[dict[str, Any]] = []
     for T in lengths:
-        cands = {}
+        cands: dict[str, Any] = {}
         xs = jax.random.normal(key, (batch, T, D_IN))
         resets = jnp.zeros((batch, T), bool).at[:, 0].set(True)
         for label, name, kwargs in configs:
