@@ -12,7 +12,8 @@ Overflow-free by construction: every decay product is formed as `exp(Λ_t − Λ
 `i ≤ t` (masked to `-inf` otherwise, before `exp`), so each factor is `≤ 1` and an
 underflow to `0` is the right answer; `e^{-Λ_i}` is never formed. Exact zero decays
 (resets, gates equal to 1) are not logged: a per-channel count of zeros marks which
-pairs they separate, so a reset is exactly a zero decay here too.
+pairs they separate and the log sums restart after them, so a reset is exactly a zero
+decay here too, and no gradient reaches back across it.
 """
 
 from __future__ import annotations
@@ -30,6 +31,20 @@ from .state import AReLiTState, ReLiTState
 _LOG_FLOOR = -40.0
 
 
+def _segmented_cumsum(x: Array, restart: Array) -> Array:
+    """Cumulative sum along axis 0 that starts afresh wherever `restart` is true.
+
+    Sums never reach back across a restart, so neither do their gradients: a reset stops
+    the gradient exactly (a plain `cumsum` followed by differences would leave round-off).
+    """
+
+    def combine(a, b):
+        (xa, ra), (xb, rb) = a, b
+        return jnp.where(rb, xb, xa + xb), ra | rb
+
+    return jax.lax.associative_scan(combine, (x, restart))[0]
+
+
 def decay_products(x: Array) -> tuple[Array, Array]:
     """Products of decays `x: [L, w]` (values in `[0, 1]`) inside one chunk.
 
@@ -38,7 +53,7 @@ def decay_products(x: Array) -> tuple[Array, Array]:
     """
     zero = x <= 0
     logx = jnp.where(zero, 0.0, jnp.maximum(jnp.log(jnp.where(zero, 1.0, x)), _LOG_FLOOR))
-    cum = jnp.cumsum(logx, axis=0)
+    cum = _segmented_cumsum(logx, zero)
     zeros_seen = jnp.cumsum(zero.astype(jnp.int32), axis=0)
     L = x.shape[0]
     causal = jnp.tril(jnp.ones((L, L), dtype=bool))[:, :, None]
