@@ -11,9 +11,9 @@ States are PyTrees of arrays, so environments batch with `jax.vmap` and run unde
 `info["truncated"]` (a time limit ended the episode: bootstrap from the final
 observation), with `done = terminated | truncated`.
 
-A raw environment's `step` does not reset. [`AutoResetWrapper`][] makes it reset on
+A raw environment's `step` does not reset. `AutoResetWrapper` makes it reset on
 `done` (gymnax's semantics) and puts the final observation in `info["final_obs"]`;
-[`EpisodeStatsWrapper`][] adds per-episode return, length and success.
+`EpisodeStatsWrapper` adds per-episode return, length and success.
 """
 
 from __future__ import annotations

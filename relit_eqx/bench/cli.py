@@ -1,0 +1,50 @@
+"""`relit-eqx bench forms|inference|training [--quick] [--tiny] [--out DIR]`."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from . import forms, inference, training
+
+# Sizes for a smoke run: every model and form, compiled small.
+TINY = dict(d_model=16, n_layers=1, n_heads=2, d_head=4, d_ffn=16, eta=2, memory_length=8)
+
+
+def bench_command(argv: list[str]) -> int:
+    """Parse `argv` and run one benchmark; returns the exit code."""
+    parser = argparse.ArgumentParser(
+        prog="relit-eqx bench",
+        description="Time compiled functions after warm-up (medians of interleaved repeats) "
+        "and write JSON, a markdown table and plots to --out.",
+    )
+    parser.add_argument("which", choices=["forms", "inference", "training"])
+    parser.add_argument("--quick", action="store_true", help="fewer models, sizes, repeats")
+    parser.add_argument("--tiny", action="store_true", help="tiny sizes (a smoke run)")
+    parser.add_argument("--out", type=Path, default=None, help="directory for the results")
+    args = parser.parse_args(argv)
+    if args.which == "forms":
+        if args.tiny:
+            forms.run(
+                lengths=(16, 40), batch=2, heads=2, d=4, n=8, chunk_size=8, repeats=2, out=args.out
+            )
+        else:
+            lengths = (128, 1024) if args.quick else (128, 1024, 4096)
+            forms.run(lengths=lengths, repeats=3 if args.quick else 5, out=args.out)
+    elif args.which == "inference":
+        inference.run(
+            configs=inference.QUICK if (args.quick or args.tiny) else inference.FULL,
+            batches=(1, 4) if args.tiny else (1, 64) if args.quick else (1, 16, 64, 256),
+            repeats=3 if args.tiny else 21,
+            overrides=TINY if args.tiny else None,
+            out=args.out,
+        )
+    else:
+        training.run(
+            lengths=(12,) if args.tiny else (128,) if args.quick else (128, 1024),
+            batch=2 if args.tiny else 16,
+            repeats=2 if args.tiny else 5,
+            overrides={**TINY, "chunk_size": 4} if args.tiny else None,
+            out=args.out,
+        )
+    return 0

@@ -1,0 +1,57 @@
+"""Online RL with memory models: the agent, PPO/A2C, configuration, presets, training."""
+
+from .agent import Agent, Categorical, DiagGaussian, MLPHead
+from .config import (
+    AgentConfig,
+    AlgoConfig,
+    ConfigError,
+    EnvConfig,
+    ModelConfig,
+    TrainConfig,
+    validate,
+)
+from .ppo import bootstrap_values, gae, ppo_loss_terms, ppo_update
+from .presets import DEFAULT_PRESET, PRESETS, get_preset, paper_a2c, preset_names
+from .rollout import RolloutCarry, Transition, collect_rollout
+from .train import (
+    RunnerState,
+    RunResult,
+    init_runner,
+    make_agent,
+    make_env,
+    run_training,
+    update_step,
+)
+
+__all__ = [
+    "Agent",
+    "AgentConfig",
+    "AlgoConfig",
+    "Categorical",
+    "ConfigError",
+    "DEFAULT_PRESET",
+    "DiagGaussian",
+    "EnvConfig",
+    "MLPHead",
+    "ModelConfig",
+    "PRESETS",
+    "RolloutCarry",
+    "RunResult",
+    "RunnerState",
+    "TrainConfig",
+    "Transition",
+    "bootstrap_values",
+    "collect_rollout",
+    "gae",
+    "get_preset",
+    "init_runner",
+    "make_agent",
+    "make_env",
+    "paper_a2c",
+    "ppo_loss_terms",
+    "ppo_update",
+    "preset_names",
+    "run_training",
+    "update_step",
+    "validate",
+]

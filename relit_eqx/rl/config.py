@@ -1,0 +1,235 @@
+"""Typed, frozen configuration of a training run, its validation and its JSON form."""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import importlib.util
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = [
+    "ConfigError",
+    "EnvConfig",
+    "ModelConfig",
+    "AgentConfig",
+    "AlgoConfig",
+    "TrainConfig",
+    "validate",
+    "config_to_dict",
+    "config_from_dict",
+    "ENV_NAMES",
+    "load_models",
+]
+
+ENV_NAMES = ("tmaze",)
+
+
+class ConfigError(ValueError):
+    """A configuration value is invalid; the message names the field."""
+
+
+@dataclass(frozen=True)
+class EnvConfig:
+    """The environment."""
+
+    name: str = "tmaze"
+    """The environment: `tmaze`."""
+    corridor_length: int = 10
+    """T-Maze corridor length L (cells, junction included)."""
+    max_steps_in_episode: int = 1000
+    """Time limit: an episode is truncated after this many steps."""
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """The memory model, built at train time as `get_model(name)(d_in, key=..., **kwargs)`."""
+
+    name: str = "arelit"
+    """A registered model name (`relit_eqx.model_names()`)."""
+    kwargs: dict[str, int | float | bool | str] = field(default_factory=dict)
+    """Keyword arguments of the model's constructor."""
+
+
+@dataclass(frozen=True)
+class AgentConfig:
+    """The policy and value heads."""
+
+    head_hidden: tuple[int, ...] = (64,)
+    """Hidden widths of both heads (none: linear heads)."""
+    activation: str = "tanh"
+    """Activation between head layers: `tanh` or `relu`."""
+
+
+@dataclass(frozen=True)
+class AlgoConfig:
+    """PPO hyperparameters (A2C is `update_epochs=1, num_minibatches=1`)."""
+
+    num_envs: int = 8
+    """Environments run in parallel."""
+    num_steps: int = 256
+    """Steps per environment in a rollout (the truncated-BPTT length)."""
+    num_minibatches: int = 1
+    """Minibatches per epoch, each a set of whole env trajectories; divides num_envs."""
+    update_epochs: int = 1
+    """Passes over each rollout."""
+    lr: float = 1e-4
+    """Adam step size."""
+    anneal_lr: bool = False
+    """Anneal the step size linearly to 0 over the run."""
+    adam_eps: float = 1e-5
+    """Adam's epsilon."""
+    gamma: float = 0.99
+    """Discount."""
+    gae_lambda: float = 0.95
+    """GAE lambda."""
+    clip_eps: float = 0.2
+    """PPO ratio clip epsilon."""
+    clip_value: bool = True
+    """Clip the value change by clip_eps too."""
+    vf_coef: float = 0.5
+    """Value-loss weight."""
+    ent_coef: float = 1e-3
+    """Entropy-bonus weight."""
+    max_grad_norm: float = 0.5
+    """Global gradient-norm clip."""
+    normalize_advantages: bool = True
+    """Standardise advantages per minibatch."""
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """A whole training run."""
+
+    env: EnvConfig = EnvConfig()
+    model: ModelConfig = ModelConfig()
+    agent: AgentConfig = AgentConfig()
+    algo: AlgoConfig = AlgoConfig()
+    total_steps: int = 500_000
+    """Environment steps over all envs; the run does total_steps // (num_envs * num_steps)
+    updates."""
+    seed: int = 0
+    """The seed every key is split from."""
+    log_interval: int = 10
+    """Updates per jitted chunk: progress, CSV rows and a checkpoint after each chunk."""
+
+    @property
+    def steps_per_update(self) -> int:
+        """`num_envs * num_steps`."""
+        return self.algo.num_envs * self.algo.num_steps
+
+    @property
+    def num_updates(self) -> int:
+        """`total_steps // steps_per_update`."""
+        return self.total_steps // self.steps_per_update
+
+
+# Modules that register models; imported on demand so that a preset naming a model
+# loads even before (or without) that model's module being imported elsewhere.
+_MODEL_MODULES = ("rnn", "gtrxl", "relit", "arelit")
+
+
+def load_models() -> None:
+    """Import the package's model modules that exist, so their models are registered."""
+    for mod in _MODEL_MODULES:
+        name = f"relit_eqx.models.{mod}"
+        if importlib.util.find_spec(name) is not None:
+            importlib.import_module(name)
+
+
+def _is_int(x: Any) -> bool:
+    return isinstance(x, int) and not isinstance(x, bool)
+
+
+def _positive(path: str, value: Any) -> None:
+    if not _is_int(value):
+        raise ConfigError(f"{path} must be an integer; got {value!r}")
+    if value <= 0:
+        raise ConfigError(f"{path} must be positive; got {value}")
+
+
+def validate(cfg: TrainConfig) -> None:
+    """Raise `ConfigError` (naming the field) unless `cfg` describes a runnable run.
+
+    Cheap: no model is built and nothing is compiled.
+    """
+    from ..models import model_names
+
+    if cfg.env.name not in ENV_NAMES:
+        raise ConfigError(f"env.name: unknown environment {cfg.env.name!r}; choices: {ENV_NAMES}")
+    _positive("env.corridor_length", cfg.env.corridor_length)
+    if cfg.env.name == "tmaze" and cfg.env.corridor_length > 256:
+        raise ConfigError(f"env.corridor_length must be at most 256; got {cfg.env.corridor_length}")
+    _positive("env.max_steps_in_episode", cfg.env.max_steps_in_episode)
+
+    load_models()
+    if cfg.model.name not in model_names():
+        raise ConfigError(
+            f"model.name: unknown model {cfg.model.name!r}; registered models: {model_names()}"
+        )
+    for k, v in cfg.model.kwargs.items():
+        if isinstance(v, int) and not isinstance(v, bool) and v <= 0:
+            raise ConfigError(f"model.kwargs.{k} must be positive; got {v}")
+
+    for i, w in enumerate(cfg.agent.head_hidden):
+        _positive(f"agent.head_hidden[{i}]", w)
+    if cfg.agent.activation not in ("tanh", "relu"):
+        raise ConfigError(
+            f"agent.activation must be 'tanh' or 'relu'; got {cfg.agent.activation!r}"
+        )
+
+    a = cfg.algo
+    for name in ("num_envs", "num_steps", "num_minibatches", "update_epochs"):
+        _positive(f"algo.{name}", getattr(a, name))
+    if a.num_envs % a.num_minibatches:
+        raise ConfigError(
+            f"algo.num_envs ({a.num_envs}) must be divisible by algo.num_minibatches "
+            f"({a.num_minibatches}): a minibatch is a set of whole env trajectories"
+        )
+    for name in ("lr", "adam_eps", "clip_eps", "max_grad_norm"):
+        if not getattr(a, name) > 0:
+            raise ConfigError(f"algo.{name} must be positive; got {getattr(a, name)}")
+    for name in ("gamma", "gae_lambda"):
+        if not 0 <= getattr(a, name) <= 1:
+            raise ConfigError(f"algo.{name} must be in [0, 1]; got {getattr(a, name)}")
+    for name in ("vf_coef", "ent_coef"):
+        if not getattr(a, name) >= 0:
+            raise ConfigError(f"algo.{name} must be non-negative; got {getattr(a, name)}")
+
+    _positive("total_steps", cfg.total_steps)
+    if cfg.total_steps < cfg.steps_per_update:
+        raise ConfigError(
+            f"total_steps ({cfg.total_steps}) is less than one update "
+            f"(algo.num_envs * algo.num_steps = {cfg.steps_per_update})"
+        )
+    _positive("log_interval", cfg.log_interval)
+    if not _is_int(cfg.seed):
+        raise ConfigError(f"seed must be an integer; got {cfg.seed!r}")
+
+
+def config_to_dict(cfg: TrainConfig) -> dict[str, Any]:
+    """A JSON-ready dict of `cfg`."""
+    return dataclasses.asdict(cfg)
+
+
+def config_from_dict(d: dict[str, Any]) -> TrainConfig:
+    """Inverse of `config_to_dict` (lists become tuples where the field is a tuple)."""
+    try:
+        agent = dict(d["agent"])
+        agent["head_hidden"] = tuple(agent["head_hidden"])
+        return TrainConfig(
+            env=EnvConfig(**d["env"]),
+            model=ModelConfig(name=d["model"]["name"], kwargs=dict(d["model"]["kwargs"])),
+            agent=AgentConfig(**agent),
+            algo=AlgoConfig(**d["algo"]),
+            total_steps=d["total_steps"],
+            seed=d["seed"],
+            log_interval=d["log_interval"],
+        )
+    except (KeyError, TypeError) as e:
+        raise ConfigError(f"malformed saved configuration: {e}") from None
+
+
+def config_to_json(cfg: TrainConfig) -> str:
+    return json.dumps(config_to_dict(cfg), indent=2, sort_keys=True)

@@ -1,0 +1,127 @@
+"""Collecting a rollout: `num_steps` steps of a batch of environments, acting with the
+agent's inference form (`Agent.step`), one `lax.scan` over time, `jax.vmap` over envs.
+
+Reset flags: the flag fed to the model with `obs_t` is True when `obs_t` is the first
+observation of an episode, i.e. at the very first step of training and at every step
+following `done`. The flags, observations and the memory state at the rollout's start
+are stored so that the training pass can re-run the model over the same inputs.
+"""
+
+from __future__ import annotations
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+from jaxtyping import Array, Bool, Float, PRNGKeyArray, PyTree
+
+from ..envs import Environment
+from .agent import Agent
+
+__all__ = ["RolloutCarry", "Transition", "collect_rollout"]
+
+
+class RolloutCarry(eqx.Module):
+    """What a rollout continues from (leading axis: envs).
+
+    - `env_state`: the environments' states.
+    - `obs`: the current observations `[N, ...]`.
+    - `reset`: `[N]`, True where `obs` starts an episode.
+    - `model_state`: the memory state before `obs` is absorbed.
+    """
+
+    env_state: PyTree[Array]
+    obs: Float[Array, "N ..."]
+    reset: Bool[Array, " N"]
+    model_state: PyTree[Array]
+
+
+class Transition(eqx.Module):
+    """A rollout, time-major (`[T, N, ...]`).
+
+    - `obs`, `reset`: the model's inputs at each step.
+    - `action`, `log_prob`, `value`: what the agent did and predicted.
+    - `reward`, `terminated`, `truncated`: the environment's answer (`done` is their or).
+    - `final_value`: `V` of the final observation of a truncated episode (0 elsewhere),
+      for bootstrapping.
+    - `episode_done`, `episode_return`, `episode_length`, `episode_success`: statistics
+      of episodes finishing at each step (valid where `episode_done`).
+    """
+
+    obs: Float[Array, "T N ..."]
+    reset: Bool[Array, "T N"]
+    action: Array
+    log_prob: Float[Array, "T N"]
+    value: Float[Array, "T N"]
+    reward: Float[Array, "T N"]
+    terminated: Bool[Array, "T N"]
+    truncated: Bool[Array, "T N"]
+    final_value: Float[Array, "T N"]
+    episode_done: Bool[Array, "T N"]
+    episode_return: Float[Array, "T N"]
+    episode_length: Array
+    episode_success: Bool[Array, "T N"]
+
+
+def collect_rollout(
+    agent: Agent,
+    env: Environment,
+    env_params: PyTree,
+    carry: RolloutCarry,
+    key: PRNGKeyArray,
+    num_steps: int,
+) -> tuple[RolloutCarry, Transition, Float[Array, " N"]]:
+    """Run `num_steps` steps of every environment.
+
+    **Arguments:**
+
+    - `agent`: the acting agent.
+    - `env`: an auto-resetting environment with episode statistics
+      (`EpisodeStatsWrapper(AutoResetWrapper(...))`).
+    - `env_params`: its parameters.
+    - `carry`: where to continue from (batched over `N` envs).
+    - `key`: a PRNG key.
+    - `num_steps`: `T`.
+
+    **Returns:** `(carry, transitions, last_value)`; `last_value [N]` is `V` of the
+    observation after the last step (to bootstrap the rollout's end).
+    """
+    n = carry.reset.shape[0]
+    act = jax.vmap(agent.step)
+
+    def body(c: RolloutCarry, k: PRNGKeyArray):
+        k_act, k_env = jax.random.split(k)
+        dist, value, model_state = act(c.obs, c.reset, c.model_state)
+        action = jax.vmap(lambda d, kk: d.sample(kk))(dist, jax.random.split(k_act, n))
+        log_prob = dist.log_prob(action)
+        obs, env_state, reward, done, info = jax.vmap(env.step, in_axes=(0, 0, 0, None))(
+            jax.random.split(k_env, n), c.env_state, action, env_params
+        )
+        truncated = info["truncated"]
+        no_reset = jnp.zeros((n,), jnp.bool_)
+        # Bootstrap values for truncated episodes: the model continues (no reset) into
+        # the final observation. Computed only in steps where some episode truncated.
+        final_value = jax.lax.cond(
+            jnp.any(truncated),
+            lambda: jnp.where(truncated, act(info["final_obs"], no_reset, model_state)[1], 0.0),
+            lambda: jnp.zeros((n,), value.dtype),
+        )
+        t = Transition(
+            obs=c.obs,
+            reset=c.reset,
+            action=action,
+            log_prob=log_prob,
+            value=value,
+            reward=reward,
+            terminated=info["terminated"],
+            truncated=truncated,
+            final_value=final_value,
+            episode_done=info["episode_done"],
+            episode_return=info["episode_return"],
+            episode_length=info["episode_length"],
+            episode_success=info["episode_success"],
+        )
+        return RolloutCarry(env_state, obs, done, model_state), t
+
+    carry, transitions = jax.lax.scan(body, carry, jax.random.split(key, num_steps))
+    _, last_value, _ = act(carry.obs, carry.reset, carry.model_state)
+    return carry, transitions, last_value

@@ -1,0 +1,116 @@
+"""The `relit-eqx` command line, run in-process on the tiny configuration of test_ppo."""
+
+import json
+
+import pytest
+from test_ppo import TINY_ARGS, tiny_config
+
+from relit_eqx.cli import COMMANDS, main
+from relit_eqx.rl import DEFAULT_PRESET, PRESETS, get_preset
+from relit_eqx.rl.config import config_from_dict
+from relit_eqx.rl.train import _parse_overrides
+
+RUN_ARGS = ["--no-progress", "--no-compile-cache"]
+
+
+def _train(*args):
+    return main(["train", "--preset", "tmaze-gru", *TINY_ARGS, *RUN_ARGS, *args])
+
+
+def test_overrides_give_the_tiny_config():
+    assert _parse_overrides(get_preset("tmaze-gru"), TINY_ARGS) == tiny_config()
+    cfg = _parse_overrides(get_preset("tmaze-gru"), ["--seed", "3", "--algo.lr", "3e-4"])
+    assert cfg.seed == 3 and cfg.algo.lr == 3e-4
+
+
+def test_train_writes_metrics_plot_and_checkpoint(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert _train("--out", str(out)) == 0
+    for name in ("metrics.csv", "learning_curve.png", "checkpoint.eqx", "config.json"):
+        assert (out / name).stat().st_size > 0, name
+    lines = (out / "metrics.csv").read_text().splitlines()
+    assert lines[0].startswith("update,env_steps,episodes,mean_return,success_rate")
+    assert len(lines) == 1 + 6
+    assert config_from_dict(json.loads((out / "config.json").read_text())) == tiny_config()
+    stdout = capsys.readouterr().out
+    assert str(out / "metrics.csv") in stdout and str(out / "learning_curve.png") in stdout
+
+
+def test_cli_resume_is_bit_identical(tmp_path):
+    full, part = tmp_path / "full", tmp_path / "part"
+    assert _train("--out", str(full)) == 0
+    assert _train("--out", str(part), "--stop-after", "200") == 0
+    assert len((part / "metrics.csv").read_text().splitlines()) == 1 + 4
+    assert main(["train", "--resume", str(part), *RUN_ARGS]) == 0
+    assert (part / "metrics.csv").read_text() == (full / "metrics.csv").read_text()
+    assert (part / "checkpoint.eqx").read_bytes() == (full / "checkpoint.eqx").read_bytes()
+    # Resuming a finished run does nothing more.
+    assert main(["train", "--resume", str(part), *RUN_ARGS]) == 0
+    assert (part / "metrics.csv").read_text() == (full / "metrics.csv").read_text()
+
+
+def test_usage_and_subcommands(capsys):
+    assert "train" in COMMANDS
+    assert main([]) == 2
+    assert main(["--help"]) == 0
+    assert "train" in capsys.readouterr().out
+    assert main(["nope"]) == 2
+    assert "unknown command 'nope'" in capsys.readouterr().err
+    assert main(["train", "--help"]) == 0
+    help_text = capsys.readouterr().out
+    for name in PRESETS:
+        assert name in help_text
+    assert "--total-steps" in help_text and "--algo.lr" in help_text
+
+
+def test_presets():
+    assert DEFAULT_PRESET == "tmaze-arelit"
+    assert {"tmaze-arelit", "tmaze-relit", "tmaze-gtrxl", "tmaze-gru", "tmaze-lstm"} <= set(PRESETS)
+    paper = {"d_model": 128, "n_layers": 4, "n_heads": 4, "d_head": 64, "d_ffn": 128, "eta": 4}
+    assert get_preset("tmaze-arelit").model.kwargs == {**paper, "r": 2}
+    assert get_preset("tmaze-relit").model.kwargs == paper
+    gtrxl = {k: v for k, v in paper.items() if k != "eta"}  # no feature map in softmax attention
+    assert get_preset("tmaze-gtrxl").model.kwargs == {**gtrxl, "memory_length": 128}
+    for rnn in ("gru", "lstm"):
+        cfg = get_preset(f"tmaze-{rnn}")
+        assert cfg.model.name == rnn and cfg.model.kwargs == {"d_model": 128, "n_layers": 1}
+    # A copy: changing it leaves the preset alone.
+    get_preset("tmaze-gru").model.kwargs["d_model"] = 1
+    assert PRESETS["tmaze-gru"].model.kwargs["d_model"] == 128
+
+
+@pytest.mark.parametrize("name", sorted(PRESETS))
+def test_preset_models_build(name):
+    """Presets whose model is registered build (abstractly, nothing compiled)."""
+    from relit_eqx.models import model_names
+    from relit_eqx.rl.train import check_buildable
+
+    cfg = get_preset(name)
+    if cfg.model.name not in model_names():
+        pytest.skip(f"model {cfg.model.name!r} not registered yet")
+    check_buildable(cfg)
+
+
+def test_paper_a2c():
+    from relit_eqx.rl import paper_a2c
+
+    a = paper_a2c()
+    assert (a.num_envs, a.num_steps, a.update_epochs, a.num_minibatches) == (8, 256, 1, 1)
+    assert (a.lr, a.ent_coef, a.max_grad_norm, a.gamma, a.gae_lambda) == (
+        1e-4,
+        1e-3,
+        0.5,
+        0.99,
+        0.95,
+    )
+    assert paper_a2c(lr=3e-4).lr == 3e-4
+
+
+def test_metrics_rows_past_the_checkpoint_are_dropped_on_resume(tmp_path):
+    from relit_eqx.rl.logging import METRIC_COLUMNS, MetricsWriter, read_metrics
+
+    path = tmp_path / "metrics.csv"
+    w = MetricsWriter(path)
+    w.append([dict.fromkeys(METRIC_COLUMNS, 0.5) | {"update": u} for u in range(1, 7)])
+    MetricsWriter(path, keep_updates=4)
+    assert read_metrics(path)["update"].tolist() == [1, 2, 3, 4]

@@ -1,0 +1,139 @@
+"""Bad input to `relit-eqx train`: a message on stderr and exit code 2, before anything
+is compiled or written."""
+
+import pytest
+from test_ppo import TINY_ARGS
+
+import relit_eqx.rl.train as train_module
+from relit_eqx.cli import main
+
+
+@pytest.fixture(autouse=True)
+def nothing_runs(monkeypatch):
+    """Fail loudly if a bad input gets as far as building or compiling anything."""
+
+    def boom(*args, **kwargs):
+        raise AssertionError("training started despite bad input")
+
+    monkeypatch.setattr(train_module, "run_training", boom)
+    monkeypatch.setattr(train_module, "init_runner", boom)
+    monkeypatch.setattr(train_module, "_compiled_chunk", boom)
+
+
+def _fails(capsys, args, *fragments):
+    rc = main(["train", *args])
+    err = capsys.readouterr().err
+    assert rc == 2, err
+    for f in fragments:
+        assert f in err, err
+    return err
+
+
+def test_unknown_preset(capsys, tmp_path):
+    _fails(
+        capsys,
+        ["--preset", "nope", "--out", str(tmp_path / "r")],
+        "unknown preset 'nope'",
+        "tmaze-arelit",
+    )
+    assert not (tmp_path / "r").exists()
+
+
+def test_unknown_model(capsys, tmp_path):
+    args = [
+        "--preset",
+        "tmaze-gru",
+        *TINY_ARGS,
+        "--model.name",
+        "nope",
+        "--out",
+        str(tmp_path / "r"),
+    ]
+    _fails(capsys, args, "model.name", "unknown model 'nope'", "gru")
+    assert not (tmp_path / "r").exists()
+
+
+@pytest.mark.parametrize(
+    "override, field",
+    [
+        (["--algo.num-envs", "0"], "algo.num_envs must be positive"),
+        (["--algo.num-steps", "-4"], "algo.num_steps must be positive"),
+        (["--model.kwargs.d-model", "0"], "model.kwargs.d_model must be positive"),
+        (["--env.corridor-length", "0"], "env.corridor_length must be positive"),
+        (["--agent.head-hidden", "8", "0"], "agent.head_hidden[1] must be positive"),
+        (["--total-steps", "0"], "total_steps must be positive"),
+        (["--total-steps", "10"], "total_steps (10) is less than one update"),
+        (["--log-interval", "0"], "log_interval must be positive"),
+        (["--algo.lr", "-1"], "algo.lr must be positive"),
+    ],
+)
+def test_non_positive_sizes(capsys, tmp_path, override, field):
+    _fails(
+        capsys,
+        ["--preset", "tmaze-gru", *TINY_ARGS, *override, "--out", str(tmp_path / "r")],
+        field,
+    )
+    assert not (tmp_path / "r").exists()
+
+
+def test_minibatches_must_divide_envs(capsys, tmp_path):
+    args = [
+        "--preset",
+        "tmaze-gru",
+        *TINY_ARGS,
+        "--algo.num-envs",
+        "6",
+        "--algo.num-minibatches",
+        "4",
+    ]
+    _fails(
+        capsys,
+        [*args, "--out", str(tmp_path / "r")],
+        "algo.num_envs (6)",
+        "algo.num_minibatches (4)",
+    )
+    assert not (tmp_path / "r").exists()
+
+
+def test_out_dir_holding_another_run(capsys, tmp_path):
+    out = tmp_path / "r"
+    out.mkdir()
+    (out / "config.json").write_text("another run")
+    (out / "metrics.csv").write_text("update\n1\n")
+    _fails(
+        capsys,
+        ["--preset", "tmaze-gru", *TINY_ARGS, "--out", str(out)],
+        "holds another run",
+        "--resume",
+    )
+    assert (out / "config.json").read_text() == "another run"
+    assert (out / "metrics.csv").read_text() == "update\n1\n"
+    assert sorted(p.name for p in out.iterdir()) == ["config.json", "metrics.csv"]
+
+
+def test_resume_errors(capsys, tmp_path):
+    _fails(capsys, ["--resume", str(tmp_path / "missing")], "no run to resume")
+    assert not (tmp_path / "missing").exists()
+
+
+def test_bad_value_type(capsys):
+    _fails(capsys, ["--preset", "tmaze-gru", "--algo.num-envs", "many"], "--algo.num-envs")
+
+
+def test_negative_stop_after(capsys):
+    _fails(capsys, ["--preset", "tmaze-gru", "--stop-after", "0"], "--stop-after must be positive")
+
+
+def test_resume_cannot_change_the_config(capsys, tmp_path):
+    from test_ppo import tiny_config
+
+    from relit_eqx.rl.checkpoint import save_config
+
+    run = tmp_path / "r"
+    run.mkdir()
+    save_config(run, tiny_config())
+    (run / "checkpoint.eqx").write_bytes(b"")
+    _fails(capsys, ["--resume", str(run), "--algo.lr", "0.5"], "cannot change algo.lr")
+    _fails(capsys, ["--resume", str(run), "--preset", "tmaze-gru"], "--preset")
+    _fails(capsys, ["--resume", str(run), "--out", str(tmp_path / "x")], "different directories")
+    assert (run / "checkpoint.eqx").read_bytes() == b""
