@@ -30,6 +30,12 @@ class Factors(NamedTuple):
     u: Array
     w: Array
 
+    def with_resets(self, resets: Array) -> Factors:
+        """Zero decays where `resets` (`bool [T]`) is true: an episode boundary is a zero
+        decay, the one mechanism every form shares."""
+        keep = ~resets[:, None]
+        return self._replace(a=jnp.where(keep, self.a, 0.0), g=jnp.where(keep, self.g, 0.0))
+
 
 def normalised_readout(C: Array, s: Array, q: Array, eps: float) -> Array:
     """`C q / (sᵀ q + ε)`: the linear-attention readout of the Mathematics page."""

@@ -12,7 +12,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array
 
-from ..update_rules import UpdateRule, normalised_readout
+from ..update_rules import UpdateRule, get_rule, normalised_readout
 from . import oscillators
 from .state import AReLiTState, ReLiTState
 
@@ -47,11 +47,9 @@ def relit_associative(
     """ReLiT by `jax.lax.associative_scan`: `(out [T, d], final state)`."""
     keep = ~resets[:, None]
     if rule.factored:
-        f = rule.factors(k, v, beta, gamma)
-        a = jnp.where(keep, f.a, 0.0)
-        g = jnp.where(keep, f.g, 0.0)
-        C = _outer(f.u, f.w).at[0].add(_outer(a[0], g[0]) * state.C)
-        s = f.w.at[0].add(g[0] * state.s)
+        a, g, u, w = rule.factors(k, v, beta, gamma).with_resets(resets)
+        C = _outer(u, w).at[0].add(_outer(a[0], g[0]) * state.C)
+        s = w.at[0].add(g[0] * state.s)
         _, _, Cs, ss = jax.lax.associative_scan(_combine_factored, (a, g, C, s))
     else:
         D, U, g, w = rule.full(k, v, beta, gamma)
@@ -89,14 +87,9 @@ def arelit_associative(
     eps: float,
 ) -> tuple[Array, AReLiTState]:
     """AReLiT by `jax.lax.associative_scan` over `(1-β, 1-γ, ṽ, k̃, s)` elements."""
-    P = oscillators.period(r, oscillator)
     c = oscillators.normaliser(r, oscillator)
-    tau = oscillators.ticks(resets, state.tick, P)
-    f = oscillators.features(tau, r, oscillator, v.dtype)  # [T, R]
-    keep = ~resets[:, None]
-    a = jnp.where(keep, 1 - beta, 0.0)
-    g = jnp.where(keep, 1 - gamma, 0.0)
-    u, w = beta * v, gamma * k
+    tau, f = oscillators.counter_features(resets, state.tick, r, oscillator, v.dtype)
+    a, g, u, w = get_rule("gated").factors(k, v, beta, gamma).with_resets(resets)
     V = f[:, :, None] * u[:, None, :]
     K = f[:, :, None] * w[:, None, :]
     V = V.at[0].add(a[0] * state.v_tilde)

@@ -22,7 +22,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array
 
-from ..update_rules import UpdateRule
+from ..update_rules import UpdateRule, get_rule
 from . import oscillators
 from .state import AReLiTState, ReLiTState
 
@@ -76,9 +76,7 @@ def _factored_inputs(rule: UpdateRule, k, v, beta, gamma, resets):
             f"update rule {rule.name!r} does not support method 'chunked' "
             f"(its decay does not factor); use one of {sorted(rule.methods)}"
         )
-    f = rule.factors(k, v, beta, gamma)
-    keep = ~resets[:, None]
-    return jnp.where(keep, f.a, 0.0), jnp.where(keep, f.g, 0.0), f.u, f.w
+    return rule.factors(k, v, beta, gamma).with_resets(resets)
 
 
 def relit_chunked(
@@ -145,14 +143,9 @@ def arelit_chunked(
     """
     T = q.shape[0]
     L = min(chunk_size, T)
-    P = oscillators.period(r, oscillator)
     c = oscillators.normaliser(r, oscillator)
-    tau = oscillators.ticks(resets, state.tick, P)
-    feats = oscillators.features(tau, r, oscillator, v.dtype)  # [T, R]
-    keep = ~resets[:, None]
-    a = jnp.where(keep, 1 - beta, 0.0)
-    g = jnp.where(keep, 1 - gamma, 0.0)
-    u, w = beta * v, gamma * k
+    tau, feats = oscillators.counter_features(resets, state.tick, r, oscillator, v.dtype)
+    a, g, u, w = get_rule("gated").factors(k, v, beta, gamma).with_resets(resets)
     # Chunk-major then time-major inside a chunk: [L, N, ...].
     xs = tuple(
         jnp.swapaxes(_to_chunks(x, L, fill), 0, 1)

@@ -21,7 +21,15 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float, Int
 
-__all__ = ["OSCILLATORS", "features", "period", "normaliser", "check_oscillator", "ticks"]
+__all__ = [
+    "OSCILLATORS",
+    "features",
+    "period",
+    "normaliser",
+    "check_oscillator",
+    "ticks",
+    "counter_features",
+]
 
 OSCILLATORS = ("paper", "fourier")
 """The oscillator families."""
@@ -84,3 +92,11 @@ def ticks(resets: Array, tick0: Array, P: int) -> Int[Array, " T"]:
     last = jax.lax.cummax(jnp.where(resets, idx, -1), axis=0)
     since_start = jnp.mod(jnp.mod(tick0, P) + jnp.mod(idx + 1, P), P)
     return jnp.where(last >= 0, jnp.mod(idx - last + 1, P), since_start).astype(jnp.int32)
+
+
+def counter_features(
+    resets: Array, tick0: Array, r: int, oscillator: str, dtype: Any
+) -> tuple[Int[Array, " T"], Float[Array, "T R"]]:
+    """Counters `τ_t mod P` of a sequence and their features `f(τ_t)`."""
+    tau = ticks(resets, tick0, period(r, oscillator))
+    return tau, features(tau, r, oscillator, dtype)
