@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import numbers
-
 import equinox as eqx
 import jax.random as jr
 from jaxtyping import PRNGKeyArray
 
+from .._validation import check_positive
 from ..nn.xl_attention import XLAttention
 from ._stacked import StackedModel
 from .contract import register_model
@@ -63,17 +62,15 @@ class GTrXL(StackedModel):
         - `memory_length`: `M`, the past steps each layer's attention can see.
         - `key`: a `jax.random.PRNGKey` for the initialisation.
         """
-        for name, value in (
-            ("d_in", d_in),
-            ("d_model", d_model),
-            ("n_layers", n_layers),
-            ("n_heads", n_heads),
-            ("d_head", d_head),
-            ("d_ffn", d_ffn),
-            ("memory_length", memory_length),
-        ):
-            if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-                raise ValueError(f"{name} must be a positive integer; got {value!r}")
+        check_positive(
+            d_in=d_in,
+            d_model=d_model,
+            n_layers=n_layers,
+            n_heads=n_heads,
+            d_head=d_head,
+            d_ffn=d_ffn,
+            memory_length=memory_length,
+        )
         k_stack, *k_mixers = jr.split(key, int(n_layers) + 1)
         mixers = [
             XLAttention(d_model, n_heads=n_heads, d_head=d_head, memory_length=memory_length, key=k)

@@ -6,7 +6,8 @@ import equinox as eqx
 import jax.random as jr
 from jaxtyping import PRNGKeyArray
 
-from ..nn.attention import ReLiTAttention, check_positive
+from .._validation import check_positive
+from ..nn.attention import ReLiTAttention
 from ._stacked import StackedModel
 from .contract import register_model
 from .stack import Stack

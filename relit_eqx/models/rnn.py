@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import abc
-import numbers
 from collections.abc import Callable
 from typing import Any
 
@@ -13,6 +12,7 @@ import jax.numpy as jnp
 import jax.random as jr
 from jaxtyping import Array, Bool, Float, PRNGKeyArray, PyTree
 
+from .._validation import check_positive
 from .contract import (
     SequenceModel,
     check_sequence_inputs,
@@ -22,12 +22,6 @@ from .contract import (
 )
 
 __all__ = ["GRU", "LSTM"]
-
-
-def _check_hyperparameters(**values: int) -> None:
-    for name, value in values.items():
-        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-            raise ValueError(f"{name} must be a positive integer; got {value!r}")
 
 
 class _StackedRNN(SequenceModel):
@@ -102,7 +96,7 @@ class GRU(_StackedRNN):
         - `n_layers`: number of stacked cells.
         - `key`: a `jax.random.PRNGKey` for the initialisation.
         """
-        _check_hyperparameters(d_in=d_in, d_model=d_model, n_layers=n_layers)
+        check_positive(d_in=d_in, d_model=d_model, n_layers=n_layers)
         d_in, d_model, n_layers = int(d_in), int(d_model), int(n_layers)
         keys = jr.split(key, n_layers)
         self.cells = tuple(
@@ -142,7 +136,7 @@ class LSTM(_StackedRNN):
         - `n_layers`: number of stacked cells.
         - `key`: a `jax.random.PRNGKey` for the initialisation.
         """
-        _check_hyperparameters(d_in=d_in, d_model=d_model, n_layers=n_layers)
+        check_positive(d_in=d_in, d_model=d_model, n_layers=n_layers)
         d_in, d_model, n_layers = int(d_in), int(d_model), int(n_layers)
         keys = jr.split(key, n_layers)
         self.cells = tuple(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import numbers
 from collections.abc import Sequence
 
 import equinox as eqx
@@ -10,6 +9,7 @@ import jax
 import jax.random as jr
 from jaxtyping import Array, Bool, Float, PRNGKeyArray, PyTree
 
+from .._validation import check_positive
 from ..nn.block import EncoderBlock
 from ..nn.mixer import SequenceMixer
 
@@ -45,8 +45,7 @@ class Stack(eqx.Module):
         - `d_ffn`: hidden width of each block's feed-forward network.
         - `key`: a `jax.random.PRNGKey` for the initialisation.
         """
-        if isinstance(d_in, bool) or not isinstance(d_in, numbers.Integral) or d_in < 1:
-            raise ValueError(f"d_in must be a positive integer; got {d_in!r}")
+        check_positive(d_in=d_in)
         mixers = tuple(mixers)
         if len(mixers) == 0:
             raise ValueError("mixers must hold at least one mixer")

@@ -16,13 +16,13 @@ from __future__ import annotations
 
 import itertools
 import math
-from typing import Any
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Bool, Float, PRNGKeyArray
 
+from .._validation import check_positive
 from ..functional import METHODS, AReLiTState, ReLiTState, oscillators
 from ..functional import arelit as arelit_fn
 from ..functional import relit as relit_fn
@@ -32,7 +32,7 @@ from ..kernels import get_kernel
 from ..update_rules import get_rule
 from .mixer import SequenceMixer
 
-__all__ = ["ReLiTAttention", "AReLiTAttention", "orthogonal_linear", "check_positive"]
+__all__ = ["ReLiTAttention", "AReLiTAttention", "orthogonal_linear"]
 
 
 def orthogonal_linear(
@@ -49,13 +49,6 @@ def _dense(layer: eqx.nn.Linear, x: Array) -> Array:
     """`layer` applied over any leading axes of `x`."""
     assert layer.bias is not None
     return jnp.einsum("oi,...i->...o", layer.weight, x) + layer.bias
-
-
-def check_positive(**kwargs: Any) -> None:
-    """Raise `ValueError` naming the first argument that is not a positive int."""
-    for name, value in kwargs.items():
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name} must be a positive int; got {value!r}")
 
 
 class _LinearAttention(SequenceMixer):

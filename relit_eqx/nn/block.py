@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import numbers
-
 import equinox as eqx
 import jax
 import jax.random as jr
 from jaxtyping import Array, Bool, Float, PRNGKeyArray, PyTree
 
+from .._validation import check_positive
 from .gating import GRUGate
 from .mixer import SequenceMixer
 
@@ -46,9 +45,7 @@ class EncoderBlock(eqx.Module):
         """
         if not isinstance(mixer, SequenceMixer):
             raise TypeError(f"mixer must be a SequenceMixer; got {type(mixer).__name__}")
-        for name, value in (("d_model", d_model), ("d_ffn", d_ffn)):
-            if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-                raise ValueError(f"{name} must be a positive integer; got {value!r}")
+        check_positive(d_model=d_model, d_ffn=d_ffn)
         d_model, d_ffn = int(d_model), int(d_ffn)
         k_gate1, k_dense1, k_dense2, k_gate2 = jr.split(key, 4)
         self.mixer = mixer

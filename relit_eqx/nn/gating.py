@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import numbers
-
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 import jax.random as jr
 from jaxtyping import Array, Float, PRNGKeyArray
+
+from .._validation import check_positive
 
 __all__ = ["GRUGate"]
 
@@ -40,8 +40,7 @@ class GRUGate(eqx.Module):
         - `bias`: the gate bias $b_g$ subtracted inside the update gate.
         - `key`: a `jax.random.PRNGKey` for the initialisation.
         """
-        if isinstance(d_model, bool) or not isinstance(d_model, numbers.Integral) or d_model < 1:
-            raise ValueError(f"d_model must be a positive integer; got {d_model!r}")
+        check_positive(d_model=d_model)
         d_model = int(d_model)
         keys = jr.split(key, 6)
 

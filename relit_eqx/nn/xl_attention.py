@@ -10,7 +10,6 @@ equals `T` calls of `step`.
 from __future__ import annotations
 
 import math
-import numbers
 
 import equinox as eqx
 import jax
@@ -19,6 +18,7 @@ import jax.random as jr
 import numpy as np
 from jaxtyping import Array, Bool, Float, Int, PRNGKeyArray
 
+from .._validation import check_positive
 from .mixer import SequenceMixer
 
 __all__ = ["XLAttention", "XLMemory", "relative_encodings"]
@@ -93,14 +93,7 @@ class XLAttention(SequenceMixer):
         - `memory_length`: `M`, the number of past steps each query can see.
         - `key`: a `jax.random.PRNGKey` for the initialisation.
         """
-        for name, value in (
-            ("d_model", d_model),
-            ("n_heads", n_heads),
-            ("d_head", d_head),
-            ("memory_length", memory_length),
-        ):
-            if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-                raise ValueError(f"{name} must be a positive integer; got {value!r}")
+        check_positive(d_model=d_model, n_heads=n_heads, d_head=d_head, memory_length=memory_length)
         d_model, n_heads, d_head = int(d_model), int(n_heads), int(d_head)
         width = n_heads * d_head
         kq, kk, kv, ko, kr, ku, kb = jr.split(key, 7)
