@@ -1,5 +1,8 @@
-"""Pure-JAX environments with gymnax's interface, and wrappers."""
+"""Environments with gymnax's interface, wrappers, and adapters of existing engines:
+gymnax and Craftax (pure JAX), Gymnasium vector environments (host)."""
 
+from .gymnax_env import CRAFTAX_IDS, CraftaxEnv, GymnaxEnv, gymnax_ids, make_craftax, make_gymnax
+from .host import GymnasiumVectorEnv, HostStep, check_gymnasium_id, gymnasium_ids
 from .tmaze import TMaze, TMazeParams, TMazeState, gray_code_bits
 from .wrappers import (
     AutoResetWrapper,
@@ -13,12 +16,22 @@ from .wrappers import (
 __all__ = [
     "AutoResetWrapper",
     "Box",
+    "CRAFTAX_IDS",
+    "CraftaxEnv",
     "Discrete",
     "Environment",
     "EpisodeStatsState",
     "EpisodeStatsWrapper",
+    "GymnasiumVectorEnv",
+    "GymnaxEnv",
+    "HostStep",
     "TMaze",
     "TMazeParams",
     "TMazeState",
+    "check_gymnasium_id",
     "gray_code_bits",
+    "gymnasium_ids",
+    "gymnax_ids",
+    "make_craftax",
+    "make_gymnax",
 ]

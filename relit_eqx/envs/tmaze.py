@@ -105,6 +105,10 @@ class TMaze(Environment):
     def action_space(self, params: TMazeParams | None = None) -> Discrete:
         return Discrete(4)
 
+    @property
+    def has_success(self) -> bool:
+        return True
+
     def _obs(
         self, cue: Float[Array, " 2"], position: Int[Array, ""], distractors: Float[Array, " 6"]
     ) -> Float[Array, " 16"]:

@@ -91,6 +91,12 @@ class Environment(eqx.Module):
         """The action space."""
 
     @property
+    def has_success(self) -> bool:
+        """Whether `step` reports `info["success"]` (T-Maze does; most environments do
+        not, and their success rate is NaN)."""
+        return False
+
+    @property
     def num_actions(self) -> int:
         """Number of discrete actions, or the size of a continuous action."""
         space = self.action_space()
@@ -123,6 +129,10 @@ class AutoResetWrapper(Environment):
     @property
     def observation_shape(self) -> tuple[int, ...]:
         return self.env.observation_shape
+
+    @property
+    def has_success(self) -> bool:
+        return self.env.has_success
 
     def action_space(self, params: PyTree | None = None) -> Discrete | Box:
         return self.env.action_space(params)
@@ -169,6 +179,10 @@ class EpisodeStatsWrapper(Environment):
     @property
     def observation_shape(self) -> tuple[int, ...]:
         return self.env.observation_shape
+
+    @property
+    def has_success(self) -> bool:
+        return self.env.has_success
 
     def action_space(self, params: PyTree | None = None) -> Discrete | Box:
         return self.env.action_space(params)
