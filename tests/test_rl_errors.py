@@ -137,3 +137,68 @@ def test_resume_cannot_change_the_config(capsys, tmp_path):
     _fails(capsys, ["--resume", str(run), "--preset", "tmaze-gru"], "--preset")
     _fails(capsys, ["--resume", str(run), "--out", str(tmp_path / "x")], "different directories")
     assert (run / "checkpoint.eqx").read_bytes() == b""
+
+
+def test_unknown_environment(capsys, tmp_path):
+    out = str(tmp_path / "r")
+    _fails(capsys, ["--env", "nope", "--out", out], "env.name: unknown environment 'nope'")
+    _fails(capsys, ["--env.name", "atari:Pong", "--out", out], "gymnax:ID", "gymnasium:ID")
+    _fails(
+        capsys, ["--env", "craftax:Craftax-Nope-v1", "--out", out], "Craftax-Classic-Symbolic-v1"
+    )
+    _fails(capsys, ["--env", "tmaze", "--env.name", "tmaze", "--out", out], "--env and --env.name")
+    assert not (tmp_path / "r").exists()
+
+
+def test_unknown_engine_ids(capsys, tmp_path):
+    out = str(tmp_path / "r")
+    pytest.importorskip("gymnasium")
+    _fails(capsys, ["--env", "gymnasium:CartPol-v1", "--out", out], "env.name", "'CartPole-v1'")
+    _fails(
+        capsys,
+        ["--preset", "tmaze-gru", "--env", "gymnasium:Blackjack-v1", "--out", out],
+        "unsupported Gymnasium observation space",
+    )
+    pytest.importorskip("gymnax")
+    _fails(
+        capsys,
+        ["--env", "gymnax:Nope-v1", "--out", out],
+        "env.name: unknown gymnax id 'Nope-v1'",
+        "MemoryChain-bsuite",
+    )
+    _fails(
+        capsys,
+        ["--env", "gymnax:CartPole-v1", "--env.params", "nope", "1", "--out", out],
+        "env.params.nope: CartPole-v1 has no parameter 'nope'",
+    )
+    assert not (tmp_path / "r").exists()
+
+
+def test_missing_optional_package(capsys, monkeypatch, tmp_path):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "gymnax", None)  # `import gymnax` raises ImportError
+    _fails(
+        capsys,
+        ["--env", "gymnax:CartPole-v1", "--out", str(tmp_path / "r")],
+        "env.name 'gymnax:CartPole-v1'",
+        "pip install 'relit_eqx[gymnax]'",
+    )
+
+
+def test_bad_device_counts(capsys, tmp_path):
+    import jax
+
+    base = ["--preset", "tmaze-gru", *TINY_ARGS, "--out", str(tmp_path / "r")]
+    _fails(capsys, [*base, "--devices", "0"], "--devices must be positive")
+    _fails(
+        capsys, [*base, "--devices", "3"], "algo.num_envs (4) must be divisible by --devices (3)"
+    )
+    n = jax.device_count() * 4
+    _fails(
+        capsys,
+        [*base, "--algo.num-envs", str(n), "--devices", str(n)],
+        f"--devices {n}: this machine has {jax.device_count()}",
+    )
+    _fails(capsys, [*base, "--coordinator", "localhost:1234"], "need --distributed")
+    assert not (tmp_path / "r").exists()

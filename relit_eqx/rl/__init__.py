@@ -11,15 +11,26 @@ from .config import (
     validate,
 )
 from .ppo import bootstrap_values, gae, ppo_loss_terms, ppo_update
-from .presets import DEFAULT_PRESET, PRESETS, get_preset, paper_a2c, preset_names
-from .rollout import RolloutCarry, Transition, collect_rollout
+from .presets import (
+    DEFAULT_PRESET,
+    EXTRA_PRESETS,
+    PRESETS,
+    get_preset,
+    paper_a2c,
+    preset_names,
+)
+from .rollout import RolloutCarry, Transition, collect_host_rollout, collect_rollout
 from .train import (
     RunnerState,
     RunResult,
+    check_devices,
+    host_update_step,
     init_runner,
     make_agent,
     make_env,
+    make_mesh,
     run_training,
+    shard_runner,
     update_step,
 )
 
@@ -31,6 +42,7 @@ __all__ = [
     "ConfigError",
     "DEFAULT_PRESET",
     "DiagGaussian",
+    "EXTRA_PRESETS",
     "EnvConfig",
     "MLPHead",
     "ModelConfig",
@@ -41,17 +53,22 @@ __all__ = [
     "TrainConfig",
     "Transition",
     "bootstrap_values",
+    "check_devices",
+    "collect_host_rollout",
     "collect_rollout",
     "gae",
     "get_preset",
+    "host_update_step",
     "init_runner",
     "make_agent",
     "make_env",
+    "make_mesh",
     "paper_a2c",
     "ppo_loss_terms",
     "ppo_update",
     "preset_names",
     "run_training",
+    "shard_runner",
     "update_step",
     "validate",
 ]

@@ -20,10 +20,15 @@ __all__ = [
     "config_to_dict",
     "config_from_dict",
     "ENV_NAMES",
+    "ENV_ENGINES",
+    "split_env_name",
     "load_models",
 ]
 
+#: Built-in environments.
 ENV_NAMES = ("tmaze",)
+#: Engines whose environments `env.name` can name as `ENGINE:ID`, and their extras.
+ENV_ENGINES = {"gymnax": "gymnax", "craftax": "craftax", "gymnasium": "gymnasium"}
 
 
 class ConfigError(ValueError):
@@ -35,11 +40,20 @@ class EnvConfig:
     """The environment."""
 
     name: str = "tmaze"
-    """The environment: `tmaze`."""
+    """The environment: `tmaze`, `gymnax:ID` (e.g. `gymnax:CartPole-v1`),
+    `craftax:ID` (e.g. `craftax:Craftax-Classic-Symbolic-v1`) or `gymnasium:ID` (a
+    host environment, e.g. `gymnasium:CartPole-v1`)."""
     corridor_length: int = 10
-    """T-Maze corridor length L (cells, junction included)."""
-    max_steps_in_episode: int = 1000
-    """Time limit: an episode is truncated after this many steps."""
+    """T-Maze corridor length L (cells, junction included); T-Maze only."""
+    max_steps_in_episode: int | None = None
+    """Time limit: an episode is truncated after this many steps (None: the
+    environment's own; T-Maze's is 1000)."""
+    kwargs: dict[str, int | float | bool | str] = field(default_factory=dict)
+    """Keyword arguments of the engine's constructor: `gymnax.make(ID, **kwargs)` or
+    `gymnasium.make_vec(ID, num_envs, **kwargs)`."""
+    params: dict[str, int | float | bool] = field(default_factory=dict)
+    """Overrides of the engine's parameters (fields of gymnax's or Craftax's
+    `EnvParams`, e.g. `memory_length` of `gymnax:MemoryChain-bsuite`)."""
 
 
 @dataclass(frozen=True)
@@ -149,19 +163,72 @@ def _positive(path: str, value: Any) -> None:
         raise ConfigError(f"{path} must be positive; got {value}")
 
 
+def split_env_name(name: str) -> tuple[str, str]:
+    """`(engine, id)` of an `env.name`: `("tmaze", "tmaze")` or e.g.
+    `("gymnax", "CartPole-v1")`; `ConfigError` for anything else."""
+    if name in ENV_NAMES:
+        return name, name
+    engine, sep, id_ = name.partition(":")
+    if not sep or engine not in ENV_ENGINES or not id_:
+        raise ConfigError(
+            f"env.name: unknown environment {name!r}; choices: {', '.join(ENV_NAMES)}, "
+            + ", ".join(f"{e}:ID" for e in ENV_ENGINES)
+        )
+    return engine, id_
+
+
+def _check_env(env: EnvConfig) -> None:
+    """The environment's id is known to its engine (importing the engine, which must be
+    installed); nothing is built."""
+    from ..envs import CRAFTAX_IDS, check_gymnasium_id, gymnax_ids
+
+    engine, id_ = split_env_name(env.name)
+    try:
+        if engine == "gymnax":
+            ids = gymnax_ids()
+            if id_ not in ids:
+                raise ConfigError(
+                    f"env.name: unknown gymnax id {id_!r}; gymnax ids: {', '.join(ids)}"
+                )
+        elif engine == "craftax":
+            if id_ not in CRAFTAX_IDS:
+                raise ConfigError(
+                    f"env.name: unknown Craftax id {id_!r}; Craftax ids: {', '.join(CRAFTAX_IDS)}"
+                )
+            if importlib.util.find_spec("craftax") is None:
+                raise ImportError(
+                    "the optional package 'craftax' is not installed; "
+                    "install it with: pip install 'relit_eqx[craftax]'"
+                )
+        elif engine == "gymnasium":
+            check_gymnasium_id(id_)
+    except ImportError as e:
+        raise ConfigError(f"env.name {env.name!r}: {e}") from None
+    except ValueError as e:
+        raise ConfigError(f"env.name: {e}") from None
+    if env.kwargs and engine not in ("gymnax", "gymnasium"):
+        raise ConfigError(f"env.kwargs: {engine} takes no constructor arguments; got {env.kwargs}")
+    if env.params and engine not in ("gymnax", "craftax"):
+        raise ConfigError(
+            f"env.params: {engine} has no parameter overrides; got {env.params} "
+            + ("(use env.max_steps_in_episode)" if engine == "tmaze" else "(use env.kwargs)")
+        )
+
+
 def validate(cfg: TrainConfig) -> None:
     """Raise `ConfigError` (naming the field) unless `cfg` describes a runnable run.
 
-    Cheap: no model is built and nothing is compiled.
+    Cheap: no model is built and nothing is compiled. An environment of another engine
+    (`gymnax:…`, `craftax:…`, `gymnasium:…`) imports that engine to check the id.
     """
     from ..models import model_names
 
-    if cfg.env.name not in ENV_NAMES:
-        raise ConfigError(f"env.name: unknown environment {cfg.env.name!r}; choices: {ENV_NAMES}")
+    _check_env(cfg.env)
     _positive("env.corridor_length", cfg.env.corridor_length)
     if cfg.env.name == "tmaze" and cfg.env.corridor_length > 256:
         raise ConfigError(f"env.corridor_length must be at most 256; got {cfg.env.corridor_length}")
-    _positive("env.max_steps_in_episode", cfg.env.max_steps_in_episode)
+    if cfg.env.max_steps_in_episode is not None:
+        _positive("env.max_steps_in_episode", cfg.env.max_steps_in_episode)
 
     load_models()
     if cfg.model.name not in model_names():
@@ -218,8 +285,12 @@ def config_from_dict(d: dict[str, Any]) -> TrainConfig:
     try:
         agent = dict(d["agent"])
         agent["head_hidden"] = tuple(agent["head_hidden"])
+        env: dict[str, Any] = dict(d["env"])
+        for k in ("kwargs", "params"):
+            if k in env:
+                env[k] = dict(env[k])
         return TrainConfig(
-            env=EnvConfig(**d["env"]),
+            env=EnvConfig(**env),
             model=ModelConfig(name=d["model"]["name"], kwargs=dict(d["model"]["kwargs"])),
             agent=AgentConfig(**agent),
             algo=AlgoConfig(**d["algo"]),

@@ -6,6 +6,10 @@ a preset loads even when its model's module does not exist yet.
 
 `paper_a2c()` is the paper's T-Maze algorithm (A2C: 8 envs × 256 steps, lr 1e-4,
 entropy 1e-3, gradient clip 0.5, γ 0.99, λ 0.95) as a configuration of the PPO loop.
+
+`craftax-arelit` and `mysterypath-arelit` are the authors' settings for Craftax-Classic
+(symbolic) and memory-gym's Mystery Path; they need the `craftax` and `gymnasium`
+extras (and memory-gym) and hours of accelerator time.
 """
 
 from __future__ import annotations
@@ -16,7 +20,15 @@ from typing import Any
 
 from .config import AgentConfig, AlgoConfig, ConfigError, EnvConfig, ModelConfig, TrainConfig
 
-__all__ = ["PRESETS", "DEFAULT_PRESET", "get_preset", "preset_names", "paper_a2c", "MODEL_SIZES"]
+__all__ = [
+    "PRESETS",
+    "EXTRA_PRESETS",
+    "DEFAULT_PRESET",
+    "get_preset",
+    "preset_names",
+    "paper_a2c",
+    "MODEL_SIZES",
+]
 
 _TRANSFORMER = {"d_model": 128, "n_layers": 4, "n_heads": 4, "d_head": 64, "d_ffn": 128, "eta": 4}
 
@@ -56,7 +68,7 @@ def paper_a2c(**overrides: Any) -> AlgoConfig:
 # Short-corridor PPO settings chosen to learn within minutes on a 2-core CPU (AReLiT at
 # the paper's size: 91% success at 27k steps and 100% by 33k, 122 s with compilation, measured
 # by `make run` on a quiet 2-core CPU).
-_QUICK_ENV = EnvConfig(name="tmaze", corridor_length=6, max_steps_in_episode=1000)
+_QUICK_ENV = EnvConfig(name="tmaze", corridor_length=6)  # T-Maze's time limit: 1000
 _QUICK_ALGO = AlgoConfig(
     num_envs=16,
     num_steps=64,
@@ -87,19 +99,89 @@ def _tmaze(model: str) -> TrainConfig:
     )
 
 
+def _craftax_arelit() -> TrainConfig:
+    """AReLiT on Craftax-Classic (symbolic observations) with the authors' purejaxrl
+    settings: 1024 envs × 128 steps, 4 epochs of 8 minibatches, GAE λ 0.8, step size
+    4e-4 annealed; 4 layers, d_model 128, 4 heads, η 8, r 2. The rest follows Craftax's
+    recurrent PPO baseline (γ 0.99, clip 0.2, entropy 0.01, value 0.5, gradient clip
+    1.0, heads of 512 tanh units, 10⁹ steps)."""
+    return TrainConfig(
+        env=EnvConfig(name="craftax:Craftax-Classic-Symbolic-v1"),
+        model=ModelConfig(name="arelit", kwargs={**MODEL_SIZES["arelit"], "eta": 8}),
+        agent=AgentConfig(head_hidden=(512,), activation="tanh"),
+        algo=AlgoConfig(
+            num_envs=1024,
+            num_steps=128,
+            num_minibatches=8,
+            update_epochs=4,
+            lr=4e-4,
+            anneal_lr=True,
+            gamma=0.99,
+            gae_lambda=0.8,
+            clip_eps=0.2,
+            clip_value=True,
+            vf_coef=0.5,
+            ent_coef=0.01,
+            max_grad_norm=1.0,
+            normalize_advantages=True,
+        ),
+        total_steps=1_000_000_000,
+        seed=0,
+        log_interval=10,
+    )
+
+
+def _mysterypath_arelit() -> TrainConfig:
+    """AReLiT on memory-gym's Mystery Path (a Gymnasium host environment,
+    `pip install memory-gym`): 128 envs × 128 steps, 3 epochs of 8 minibatches, step
+    size 2.5e-4; the model at the paper's size. Other settings are the CleanRL-style
+    PPO defaults (γ 0.99, λ 0.95, clip 0.2, entropy 0.01, gradient clip 0.5)."""
+    return TrainConfig(
+        env=EnvConfig(name="gymnasium:memory_gym:MysteryPath-v0"),
+        model=ModelConfig(name="arelit", kwargs=dict(MODEL_SIZES["arelit"])),
+        agent=AgentConfig(head_hidden=(256,), activation="relu"),
+        algo=AlgoConfig(
+            num_envs=128,
+            num_steps=128,
+            num_minibatches=8,
+            update_epochs=3,
+            lr=2.5e-4,
+            anneal_lr=False,
+            gamma=0.99,
+            gae_lambda=0.95,
+            clip_eps=0.2,
+            clip_value=True,
+            vf_coef=0.5,
+            ent_coef=0.01,
+            max_grad_norm=0.5,
+            normalize_advantages=True,
+        ),
+        total_steps=100_000_000,
+        seed=0,
+        log_interval=1,
+    )
+
+
+#: Presets on the built-in environments.
 PRESETS: dict[str, TrainConfig] = {
     f"tmaze-{m}": _tmaze(m) for m in ("arelit", "relit", "gtrxl", "gru", "lstm")
+}
+#: Presets on other engines' environments: they need an optional extra.
+EXTRA_PRESETS: dict[str, TrainConfig] = {
+    "craftax-arelit": _craftax_arelit(),
+    "mysterypath-arelit": _mysterypath_arelit(),
 }
 DEFAULT_PRESET = "tmaze-arelit"
 
 
 def preset_names() -> list[str]:
-    """Names of the shipped presets, sorted."""
-    return sorted(PRESETS)
+    """Names of the shipped presets (`PRESETS` and `EXTRA_PRESETS`), sorted."""
+    return sorted({**PRESETS, **EXTRA_PRESETS})
 
 
 def get_preset(name: str) -> TrainConfig:
     """A copy of preset `name`; `ConfigError` naming the choices if unknown."""
-    if name not in PRESETS:
+    presets = {**PRESETS, **EXTRA_PRESETS}
+    if name not in presets:
         raise ConfigError(f"unknown preset {name!r}; choices: {preset_names()}")
-    return copy.deepcopy(PRESETS[name])
+    return copy.deepcopy(presets[name])
