@@ -24,10 +24,17 @@ def _bench(argv: list[str]) -> int:
     return bench_command(argv)
 
 
+def _sweep(argv: list[str]) -> int:
+    from .rl.sweep import sweep_command
+
+    return sweep_command(argv)
+
+
 #: Subcommand name → (function(argv) -> exit code, one-line summary).
 COMMANDS: dict[str, tuple[Callable[[list[str]], int], str]] = {
     "train": (_train, "train an agent with PPO/A2C (see `relit-eqx train --help`)"),
-    "bench": (_bench, "benchmarks: forms | inference | training (see `relit-eqx bench -h`)"),
+    "bench": (_bench, "benchmarks: forms | inference | training | ppo (see `relit-eqx bench -h`)"),
+    "sweep": (_sweep, "T-Maze sweep: lengths x models x seeds (see `relit-eqx sweep -h`)"),
 }
 
 
