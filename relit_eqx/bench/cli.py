@@ -1,11 +1,11 @@
-"""`relit-eqx bench forms|inference|training [--quick] [--tiny] [--out DIR]`."""
+"""`relit-eqx bench forms|inference|training|ppo [--quick] [--tiny] [--out DIR]`."""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
-from . import forms, inference, training
+from . import forms, inference, ppo, training
 
 # Sizes for a smoke run: every model and form, compiled small.
 TINY = dict(d_model=16, n_layers=1, n_heads=2, d_head=4, d_ffn=16, eta=2, memory_length=8)
@@ -18,11 +18,41 @@ def bench_command(argv: list[str]) -> int:
         description="Time compiled functions after warm-up (medians of interleaved repeats) "
         "and write JSON, a markdown table and plots to --out.",
     )
-    parser.add_argument("which", choices=["forms", "inference", "training"])
+    parser.add_argument("which", choices=["forms", "inference", "training", "ppo"])
     parser.add_argument("--quick", action="store_true", help="fewer models, sizes, repeats")
     parser.add_argument("--tiny", action="store_true", help="tiny sizes (a smoke run)")
     parser.add_argument("--out", type=Path, default=None, help="directory for the results")
+    parser.add_argument(
+        "--algo",
+        choices=["ppo", "a2c"],
+        default="ppo",
+        help="ppo only: the tmaze preset's PPO (default) or the paper's A2C at L=120",
+    )
+    parser.add_argument(
+        "--models",
+        default=None,
+        help=f"ppo only: comma-separated models (default {','.join(ppo.MODELS)})",
+    )
+    parser.add_argument(
+        "--lengths",
+        default=None,
+        help="training only: comma-separated sequence lengths (default 128,1024; --quick 128)",
+    )
     args = parser.parse_args(argv)
+    lengths_arg = None
+    if args.lengths is not None:
+        try:
+            lengths_arg = tuple(int(v) for v in args.lengths.split(","))
+        except ValueError:
+            parser.error(f"--lengths must be comma-separated integers; got {args.lengths!r}")
+        if not lengths_arg or min(lengths_arg) <= 0:
+            parser.error(f"--lengths must be positive integers; got {args.lengths!r}")
+    models = ppo.MODELS
+    if args.models is not None:
+        models = tuple(m.strip() for m in args.models.split(",") if m.strip())
+        unknown = [m for m in models if m not in ppo.MODELS]
+        if unknown or not models:
+            parser.error(f"--models: unknown {unknown}; choices: {', '.join(ppo.MODELS)}")
     if args.which == "forms":
         if args.tiny:
             forms.run(
@@ -39,9 +69,18 @@ def bench_command(argv: list[str]) -> int:
             overrides=TINY if args.tiny else None,
             out=args.out,
         )
+    elif args.which == "ppo":
+        ppo.run(
+            models=models,
+            algo=args.algo,
+            updates=1 if (args.quick or args.tiny) else 2,
+            repeats=2 if args.tiny else 3 if args.quick else 5,
+            overrides=TINY if args.tiny else None,
+            out=args.out,
+        )
     else:
         training.run(
-            lengths=(12,) if args.tiny else (128,) if args.quick else (128, 1024),
+            lengths=lengths_arg or ((12,) if args.tiny else (128,) if args.quick else (128, 1024)),
             batch=2 if args.tiny else 16,
             repeats=2 if args.tiny else 5,
             overrides={**TINY, "chunk_size": 4} if args.tiny else None,

@@ -77,4 +77,26 @@ def run(
             r["vs_GTrXL128"] = r["fwd_bwd_ms"] / base["fwd_bwd_ms"]
     cols = ["model", "T", "batch", "fwd_bwd_ms", "vs_GTrXL128"]
     write_results(out, "training", {"rows": rows}, markdown_table(rows, cols))
+    if out is not None:
+        plot(rows, out / "training.png")
     return rows
+
+
+def plot(rows: list[dict[str, Any]], path: Path) -> None:
+    """Forward + backward time against sequence length, one line per model (log-log)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for label in dict.fromkeys(r["model"] for r in rows):
+        pts = [(r["T"], r["fwd_bwd_ms"]) for r in rows if r["model"] == label]
+        ax.plot(*zip(*pts, strict=True), marker="o", label=label)
+    batch = rows[0]["batch"] if rows else "?"
+    ax.set(xscale="log", yscale="log", xlabel="sequence length T", ylabel="ms (forward + backward)")
+    ax.set_title(f"Training form: grad of the summed outputs, batch {batch}")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)

@@ -1,0 +1,89 @@
+"""PPO throughput: environment steps per second of the whole update on T-Maze.
+
+Each model at the paper's size (`rl.presets.MODEL_SIZES`) under one algorithm
+configuration: the compiled training chunk of `run_training` (`init_runner`,
+`_compiled_chunk`: rollout, GAE and the PPO epochs, `updates` of them fused) is timed
+after warm-up, compilation excluded, medians of interleaved repeats.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import jax.numpy as jnp
+
+from .timing import markdown_table, time_interleaved, write_results
+
+MODELS = ("arelit", "relit", "gtrxl", "gru", "lstm")
+LABELS = {"arelit": "AReLiT", "relit": "ReLiT", "gtrxl": "GTrXL M128", "gru": "GRU", "lstm": "LSTM"}
+
+
+def run(
+    *,
+    models: tuple[str, ...] = MODELS,
+    algo: str = "ppo",
+    corridor_length: int | None = None,
+    updates: int = 2,
+    repeats: int = 5,
+    overrides: dict[str, Any] | None = None,
+    out: Path | None = None,
+) -> list[dict[str, Any]]:
+    """Env-steps/s of `updates` fused updates per model.
+
+    - `algo="ppo"`: the `tmaze-<model>` preset (16 envs × 64 steps, 4 epochs × 4
+      minibatches), at its corridor length unless `corridor_length` is given.
+    - `algo="a2c"`: the paper's A2C (8 envs × 256 steps, one gradient step), at
+      `corridor_length` (default 120).
+
+    `overrides` replaces constructor arguments of every model (tiny sizes for smoke tests).
+    """
+    from ..rl.presets import get_preset
+    from ..rl.sweep import Cell, cell_config
+    from ..rl.train import _compiled_chunk, init_runner
+
+    if algo == "ppo":
+        length = corridor_length or get_preset("tmaze-arelit").env.corridor_length
+    else:
+        length = corridor_length or 120
+    cands: dict[str, Any] = {}
+    info: dict[str, dict[str, Any]] = {}
+    for name in models:
+        cfg = cell_config(
+            Cell(name, length, 0),
+            algo=algo,
+            total_steps=10**9,
+            model_kwargs=overrides,
+            log_interval=updates,
+        )
+        setup, runner = init_runner(cfg)
+        t0 = time.perf_counter()
+        chunk = _compiled_chunk(setup, runner)
+        compile_s = time.perf_counter() - t0
+        label = LABELS[name]
+        cands[label] = (chunk, (runner, jnp.asarray(updates, jnp.int32)))
+        info[label] = {"steps": updates * cfg.steps_per_update, "compile_s": compile_s}
+    timings = time_interleaved(cands, repeats=repeats, warmup=1)
+    rows: list[dict[str, Any]] = []
+    for label, t in timings.items():
+        steps = info[label]["steps"]
+        rows.append(
+            {
+                "model": label,
+                "algo": algo,
+                "corridor_length": length,
+                "env_steps": steps,
+                "chunk_s": t.median,
+                "env_steps_per_s": steps / t.median,
+                "compile_s": info[label]["compile_s"],
+            }
+        )
+    base = next((r for r in rows if r["model"] == "GTrXL M128"), None)
+    for r in rows:
+        if base is not None:
+            r["speed_vs_GTrXL128"] = r["env_steps_per_s"] / base["env_steps_per_s"]
+    cols = ["model", "env_steps", "chunk_s", "env_steps_per_s", "speed_vs_GTrXL128", "compile_s"]
+    name = "ppo" if algo == "ppo" else f"ppo-{algo}"
+    write_results(out, name, {"algo": algo, "rows": rows}, markdown_table(rows, cols))
+    return rows
