@@ -31,9 +31,12 @@ class ReLiT(StackedModel):
     - `eta`: feature expansion; keys and queries have `n = eta·d` features.
     - `kernel`: feature map, a name in `relit_eqx.kernels.KERNELS`.
     - `update_rule`: a name in `relit_eqx.update_rules.RULES`.
-    - `method`: evaluation form of the training pass, `"scan"`, `"associative"` or
-      `"chunked"` (all equal to round-off; `step` is always the recurrence).
-    - `chunk_size`: steps per chunk of the chunked form (16: fastest measured on CPU at T = 128).
+    - `method`: evaluation form of the training pass: `"scan"` (`step` in a loop,
+      rematerialised every `chunk_size` steps), `"associative"` or `"chunked"` (all
+      equal to round-off; `step` is always the recurrence). `"chunked"` is the fastest
+      measured on CPU for ReLiT (its per-step state is `d×n` per head).
+    - `chunk_size`: steps per chunk (chunked) or per rematerialised segment (scan); 16
+      was the fastest chunk measured on CPU at T = 128.
     - `key`: a `jax.random.PRNGKey` for the initialisation.
 
     State per layer: `ReLiTState(C [H, d_head, n], s [H, n])`, `n = eta·d_head` for the

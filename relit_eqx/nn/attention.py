@@ -14,13 +14,14 @@ authors do) and zero biases.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
-from jaxtyping import Array, Bool, Float, PRNGKeyArray
+from jaxtyping import Array, Bool, Float, PRNGKeyArray, PyTree
 
 from .._validation import check_positive
 from ..functional import METHODS, AReLiTState, ReLiTState, oscillators
@@ -101,9 +102,12 @@ class _LinearAttention(SequenceMixer):
 
     def _features(self, x: Float[Array, "... d_model"]) -> tuple[Array, ...]:
         """Per-head `(φ(q), φ(k), v, β, γ)`, each with a head axis before the last axis."""
+        return self._features_of(_dense(self.proj, x))
+
+    def _features_of(self, h: Float[Array, "... width"]) -> tuple[Array, ...]:
+        """`_features` from the fused projection `h` (the output of `self.proj`)."""
         kern = get_kernel(self.kernel)
-        h = _dense(self.proj, x)
-        h = h.reshape(*x.shape[:-1], self.n_heads, -1)
+        h = h.reshape(*h.shape[:-1], self.n_heads, -1)
         bounds = list(itertools.accumulate(self._widths()))[:-1]
         k, q, v, b, g, p1, p2, p3 = jnp.split(h, bounds, axis=-1)
         if kern.uses_p:
@@ -118,6 +122,45 @@ class _LinearAttention(SequenceMixer):
         merged = heads.reshape(*heads.shape[:-2], self.n_heads * self.d_head)
         return _dense(self.out, merged)
 
+    def _heads_step(self, h: Array, reset: Array, state: PyTree[Array]) -> tuple[Array, PyTree]:
+        """One step of every head from the projection `h` of one input: `(out [H, d], state)`."""
+        raise NotImplementedError
+
+    def _recurrent(
+        self, xs: Float[Array, "T d_model"], resets: Bool[Array, " T"], state: PyTree[Array]
+    ) -> tuple[Float[Array, "T d_model"], PyTree[Array]]:
+        """The training form `method="scan"`: `step` over the sequence.
+
+        The features are formed inside the loop (never materialised for all `T` steps),
+        and the backward pass keeps the state only at chunk boundaries: each chunk of
+        `chunk_size` steps is rematerialised (`jax.checkpoint`). The projections into and
+        out of the heads are batched over `T` outside the loop.
+        """
+        h = _dense(self.proj, xs)
+
+        def one(st, x):
+            h_t, reset_t = x
+            out, st = self._heads_step(h_t, reset_t, st)
+            return st, out
+
+        @functools.partial(jax.checkpoint, prevent_cse=False)  # inside a scan: safe
+        def chunk(st, x):
+            return jax.lax.scan(one, st, x)
+
+        T = xs.shape[0]
+        L = min(self.chunk_size, T)
+        n_full = T // L
+
+        def blocks(x):
+            return x[: n_full * L].reshape(n_full, L, *x.shape[1:])
+
+        state, out = jax.lax.scan(chunk, state, (blocks(h), blocks(resets)))
+        out = out.reshape(n_full * L, *out.shape[2:])
+        if n_full * L < T:  # a last, shorter chunk
+            state, tail = chunk(state, (h[n_full * L :], resets[n_full * L :]))
+            out = jnp.concatenate([out, tail])
+        return self._merge(out), state
+
 
 class ReLiTAttention(_LinearAttention):
     """Multi-head ReLiT self-attention (the Mathematics page).
@@ -125,6 +168,10 @@ class ReLiTAttention(_LinearAttention):
     **Arguments:** `d_model`; keyword `n_heads`, `d_head`, `eta`, `kernel` (a name in
     `relit_eqx.kernels.KERNELS`), `update_rule` (a name in `relit_eqx.update_rules.RULES`),
     `method` (`"scan"`, `"associative"`, `"chunked"`), `chunk_size`, `eps`, `key`.
+
+    `method="scan"` runs the layer's own `step` over the sequence (`_recurrent`);
+    `"associative"` and `"chunked"` form the features for all steps and call
+    `relit_eqx.functional.relit`.
 
     State: `ReLiTState(C [H, d, n], s [H, n])`.
     """
@@ -171,6 +218,8 @@ class ReLiTAttention(_LinearAttention):
         self, xs: Float[Array, "T d_model"], resets: Bool[Array, " T"], state: ReLiTState
     ) -> tuple[Float[Array, "T d_model"], ReLiTState]:
         """Training form over `T` steps with the layer's `method`; returns `(ys, state)`."""
+        if self.method == "scan":
+            return self._recurrent(xs, resets, state)
         fq, fk, v, b, g = (jnp.swapaxes(x, 0, 1) for x in self._features(xs))  # [H, T, .]
 
         def head(q, k, v, b, g, st):
@@ -187,15 +236,17 @@ class ReLiTAttention(_LinearAttention):
         self, x: Float[Array, " d_model"], reset: Bool[Array, ""], state: ReLiTState
     ) -> tuple[Float[Array, " d_model"], ReLiTState]:
         """Inference form: one step of the recurrence; returns `(y, state)`."""
+        out, state = self._heads_step(_dense(self.proj, x), reset, state)
+        return self._merge(out), state
+
+    def _heads_step(self, h: Array, reset: Array, state: PyTree[Array]) -> tuple[Array, PyTree]:
         rule = get_rule(self.update_rule)
-        feats = self._features(x)
 
         def head(q, k, v, b, g, st):
             return relit_step(rule, q, k, v, b, g, reset, st, self.eps)
 
-        fq, fk, v, b, g = feats
-        out, state = jax.vmap(head)(fq, fk, v, b, g, state)
-        return self._merge(out), state
+        fq, fk, v, b, g = self._features_of(h)
+        return jax.vmap(head)(fq, fk, v, b, g, state)
 
 
 class AReLiTAttention(_LinearAttention):
@@ -221,7 +272,7 @@ class AReLiTAttention(_LinearAttention):
         r: int = 2,
         oscillator: str = "paper",
         kernel: str = "pp_relu",
-        method: str = "chunked",
+        method: str = "scan",
         chunk_size: int = 16,
         eps: float = 1e-6,
         key: PRNGKeyArray,
@@ -252,6 +303,8 @@ class AReLiTAttention(_LinearAttention):
         self, xs: Float[Array, "T d_model"], resets: Bool[Array, " T"], state: AReLiTState
     ) -> tuple[Float[Array, "T d_model"], AReLiTState]:
         """Training form over `T` steps with the layer's `method`; returns `(ys, state)`."""
+        if self.method == "scan":
+            return self._recurrent(xs, resets, state)
         fq, fk, v, b, g = (jnp.swapaxes(x, 0, 1) for x in self._features(xs))
 
         def head(q, k, v, b, g, st):
@@ -268,11 +321,12 @@ class AReLiTAttention(_LinearAttention):
         self, x: Float[Array, " d_model"], reset: Bool[Array, ""], state: AReLiTState
     ) -> tuple[Float[Array, " d_model"], AReLiTState]:
         """Inference form: one step of the recurrence; returns `(y, state)`."""
-        feats = self._features(x)
+        out, state = self._heads_step(_dense(self.proj, x), reset, state)
+        return self._merge(out), state
 
+    def _heads_step(self, h: Array, reset: Array, state: PyTree[Array]) -> tuple[Array, PyTree]:
         def head(q, k, v, b, g, st):
             return arelit_step(q, k, v, b, g, reset, st, self.r, self.oscillator, self.eps)
 
-        fq, fk, v, b, g = feats
-        out, state = jax.vmap(head)(fq, fk, v, b, g, state)
-        return self._merge(out), state
+        fq, fk, v, b, g = self._features_of(h)
+        return jax.vmap(head)(fq, fk, v, b, g, state)

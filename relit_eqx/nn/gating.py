@@ -24,11 +24,8 @@ class GRUGate(eqx.Module):
     `jax.vmap` over time.
     """
 
-    w_r: eqx.nn.Linear
-    u_r: eqx.nn.Linear
-    w_z: eqx.nn.Linear
-    u_z: eqx.nn.Linear
-    w_g: eqx.nn.Linear
+    w: eqx.nn.Linear
+    u: eqx.nn.Linear
     u_g: eqx.nn.Linear
     d_model: int = eqx.field(static=True)
     bias: float = eqx.field(static=True)
@@ -39,15 +36,18 @@ class GRUGate(eqx.Module):
         - `d_model`: width of both `x` and `y`.
         - `bias`: the gate bias $b_g$ subtracted inside the update gate.
         - `key`: a `jax.random.PRNGKey` for the initialisation.
+
+        The six matrices are held as three layers: `w = [W_r; W_z; W_g]` (one matmul
+        for `y`), `u = [U_r; U_z]` (one matmul for `x`) and `u_g`.
         """
         check_positive(d_model=d_model)
         d_model = int(d_model)
-        keys = jr.split(key, 6)
-
-        def linear(k):
-            return eqx.nn.Linear(d_model, d_model, use_bias=False, key=k)
-
-        self.w_r, self.u_r, self.w_z, self.u_z, self.w_g, self.u_g = map(linear, keys)
+        k_w, k_u, k_g = jr.split(key, 3)
+        # Each row block has fan-in d_model, so it is initialised as a separate
+        # d_model × d_model layer would be.
+        self.w = eqx.nn.Linear(d_model, 3 * d_model, use_bias=False, key=k_w)
+        self.u = eqx.nn.Linear(d_model, 2 * d_model, use_bias=False, key=k_u)
+        self.u_g = eqx.nn.Linear(d_model, d_model, use_bias=False, key=k_g)
         self.d_model = d_model
         self.bias = float(bias)
 
@@ -63,7 +63,9 @@ class GRUGate(eqx.Module):
 
         The gated combination, of shape `(d_model,)`.
         """
-        r = jax.nn.sigmoid(self.w_r(y) + self.u_r(x))
-        z = jax.nn.sigmoid(self.w_z(y) + self.u_z(x) - self.bias)
-        h = jnp.tanh(self.w_g(y) + self.u_g(r * x))
+        wr, wz, wg = jnp.split(self.w(y), 3)
+        ur, uz = jnp.split(self.u(x), 2)
+        r = jax.nn.sigmoid(wr + ur)
+        z = jax.nn.sigmoid(wz + uz - self.bias)
+        h = jnp.tanh(wg + self.u_g(r * x))
         return (1 - z) * x + z * h
