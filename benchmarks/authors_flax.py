@@ -127,7 +127,7 @@ def main() -> None:
         rows.append({"what": f"fwd+bwd T={T} B={B_TRAIN}", "model": label, "ms": t.median * 1e3})
 
     # Per-step inference: one step with a carried state.
-    step = step_fn()
+    steps = {label: step_fn(model) for label, model in ours.items()}
     for b in (1, 64):
         cands = {}
         x1, r1 = their_inputs(b, 1)
@@ -137,7 +137,8 @@ def main() -> None:
             cands[label] = (jax.jit(module.apply), (params, c, (x1, r1)))
         for label, model in ours.items():
             state = jax.vmap(lambda _, m=model: m.init_state())(jnp.arange(b))
-            cands[label] = (step, (model, x1[0], r1[0], state))
+            step, leaves = steps[label]
+            cands[label] = (step, (leaves, x1[0], r1[0], state))
         for label, t in time_interleaved(cands, repeats=args.repeats * 3, warmup=2).items():
             rows.append({"what": f"step B={b}", "model": label, "ms": t.median * 1e3})
 
