@@ -99,11 +99,14 @@ def plot_learning_curve(
     m = read_metrics(csv_path)
     x = m["env_steps"]
     window = max(1, len(x) // 50)
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6), constrained_layout=True)
-    for ax, col, label in (
-        (axes[0], "mean_return", "mean episode return"),
-        (axes[1], "success_rate", "success rate"),
-    ):
+    # Environments that report no success (gymnax, Gymnasium) get the return panel only.
+    panels = [("mean_return", "mean episode return")]
+    if not np.all(np.isnan(m["success_rate"])):
+        panels.append(("success_rate", "success rate"))
+    fig, axes = plt.subplots(
+        1, len(panels), figsize=(5 * len(panels), 3.6), constrained_layout=True, squeeze=False
+    )
+    for ax, (col, label) in zip(axes[0], panels, strict=True):
         y = m[col]
         ax.plot(x, y, color="C0", alpha=0.3, lw=0.8)
         ax.plot(x, _smooth(y, window), color="C0", lw=1.8)
@@ -111,7 +114,8 @@ def plot_learning_curve(
         ax.set_xlabel("environment steps")
         ax.set_ylabel(label)
         ax.grid(alpha=0.3)
-    axes[1].set_ylim(-0.02, 1.02)
+        if col == "success_rate":
+            ax.set_ylim(-0.02, 1.02)
     if title:
         fig.suptitle(title)
     fig.savefig(png_path, dpi=110)
@@ -140,13 +144,19 @@ class Progress:
         if not self.enabled:
             return
         ret = "nan" if math.isnan(mean_return) else f"{mean_return:.2f}"
-        succ = "nan" if math.isnan(success) else f"{success:.0%}"
+        # A return without a success rate: the environment reports none; say nothing.
+        no_success = math.isnan(success) and not math.isnan(mean_return)
+        succ = (
+            ""
+            if no_success
+            else ", success " + ("nan" if math.isnan(success) else f"{success:.0%}")
+        )
         if self._bar is not None:
-            self._bar.set_postfix_str(f"return {ret}, success {succ}", refresh=False)
+            self._bar.set_postfix_str(f"return {ret}{succ}", refresh=False)
             self._bar.update(steps)
         else:
             print(
-                f"step {done}/{self.total}  {sps:,.0f} steps/s  return {ret}  success {succ}",
+                f"step {done}/{self.total}  {sps:,.0f} steps/s  return {ret}{succ}",
                 file=sys.stderr,
                 flush=True,
             )
