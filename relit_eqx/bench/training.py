@@ -95,6 +95,9 @@ def plot(rows: list[dict[str, Any]], path: Path) -> None:
         ax.plot(*zip(*pts, strict=True), marker="o", label=label)
     batch = rows[0]["batch"] if rows else "?"
     ax.set(xscale="log", yscale="log", xlabel="sequence length T", ylabel="ms (forward + backward)")
+    lengths = sorted({r["T"] for r in rows})
+    ax.set_xticks(lengths, [str(t) for t in lengths])
+    ax.minorticks_off()
     ax.set_title(f"Training form: grad of the summed outputs, batch {batch}")
     ax.legend(fontsize=7)
     fig.tight_layout()
