@@ -321,7 +321,8 @@ def _plot_length(L: int, by_model: dict[str, list[dict[str, np.ndarray]]], path:
                 warnings.simplefilter("ignore", RuntimeWarning)
                 mean = np.nanmean(ys, axis=0)
                 lo, hi = np.nanmin(ys, axis=0), np.nanmax(ys, axis=0)
-            label = f"{model} ({len(runs)} seed{'s' * (len(runs) > 1)})"
+            seeds = f"{len(runs)} seed{'s' * (len(runs) > 1)}"
+            label = f"{model} ({seeds}, {x[-1] / 1e6:.3g}M steps)"
             ax.plot(x, mean, color=f"C{i}", lw=1.6, label=label)
             if len(runs) > 1:
                 ax.fill_between(x, lo, hi, color=f"C{i}", alpha=0.2, lw=0)
