@@ -45,3 +45,9 @@ def test_progress_line_omits_an_unreported_success(capsys):
     assert "success" not in lines[0] and "return 1.50" in lines[0]
     assert "success 25%" in lines[1]
     assert "return nan, success nan" in lines[2]
+
+
+def test_no_plot_before_the_first_row(tmp_path):
+    MetricsWriter(tmp_path / "m.csv")  # header only: interrupted before the first chunk
+    plot_learning_curve(tmp_path / "m.csv", tmp_path / "c.png")
+    assert not (tmp_path / "c.png").exists()

@@ -89,7 +89,8 @@ def _smooth(y: np.ndarray, window: int) -> np.ndarray:
 def plot_learning_curve(
     csv_path: str | os.PathLike, png_path: str | os.PathLike, title: str = ""
 ) -> None:
-    """Mean episode return and success rate against environment steps."""
+    """Mean episode return and success rate against environment steps (nothing is
+    written while the CSV holds no row, e.g. a run interrupted before its first chunk)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -98,6 +99,8 @@ def plot_learning_curve(
 
     m = read_metrics(csv_path)
     x = m["env_steps"]
+    if len(x) == 0:
+        return
     window = max(1, len(x) // 50)
     # Environments that report no success (gymnax, Gymnasium) get the return panel only.
     panels = [("mean_return", "mean episode return")]
