@@ -1,4 +1,4 @@
-"""Shared pytest set-up: hypothesis profiles.
+"""Shared pytest set-up: hypothesis profiles and the `quick_compiles` fixture.
 
 `default` keeps CI fast (JAX compiles dominate); `thorough` runs deep:
 `HYPOTHESIS_PROFILE=thorough pytest`.
@@ -6,7 +6,20 @@
 
 import os
 
+import jax
+import pytest
 from hypothesis import HealthCheck, settings
+
+
+@pytest.fixture(scope="module")
+def quick_compiles():
+    """Compile with XLA's optimisations mostly off, for a module of tiny programs where
+    compiling dominates (`pytestmark = pytest.mark.usefixtures("quick_compiles")`)."""
+    previous = jax.config.values["jax_disable_most_optimizations"]
+    jax.config.update("jax_disable_most_optimizations", True)
+    yield
+    jax.config.update("jax_disable_most_optimizations", previous)
+
 
 settings.register_profile(
     "default",

@@ -29,14 +29,7 @@ LAST_RESET = 7  # not on a piece boundary, so carrying the state matters
 RTOL = ATOL = 1e-5
 
 
-@pytest.fixture(scope="module", autouse=True)
-def quick_compiles():
-    """Compile with XLA's optimisations mostly off: the programs are tiny, compiling
-    dominates."""
-    previous = jax.config.values["jax_disable_most_optimizations"]
-    jax.config.update("jax_disable_most_optimizations", True)
-    yield
-    jax.config.update("jax_disable_most_optimizations", previous)
+pytestmark = pytest.mark.usefixtures("quick_compiles")
 
 
 call = eqx.filter_jit(lambda model, xs, resets, state: model(xs, resets, state))

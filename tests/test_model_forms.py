@@ -26,14 +26,7 @@ METHODS = ("scan", "associative", "chunked")
 MODELS = ("relit", "arelit")
 
 
-@pytest.fixture(scope="module", autouse=True)
-def quick_compiles():
-    """Compile with XLA's optimisations mostly off: the programs are tiny, compiling
-    dominates."""
-    previous = jax.config.values["jax_disable_most_optimizations"]
-    jax.config.update("jax_disable_most_optimizations", True)
-    yield
-    jax.config.update("jax_disable_most_optimizations", previous)
+pytestmark = pytest.mark.usefixtures("quick_compiles")
 
 
 def _build(name: str, method: str):

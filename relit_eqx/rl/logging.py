@@ -76,7 +76,7 @@ def read_metrics(path: str | os.PathLike) -> dict[str, np.ndarray]:
     return {c: np.array([float(r[c]) for r in rows], dtype=np.float64) for c in METRIC_COLUMNS}
 
 
-def _smooth(y: np.ndarray, window: int) -> np.ndarray:
+def nan_moving_average(y: np.ndarray, window: int) -> np.ndarray:
     """Moving average ignoring NaNs (updates with no finished episode)."""
     ok = np.isfinite(y)
     kernel = np.ones(window)
@@ -112,7 +112,7 @@ def plot_learning_curve(
     for ax, (col, label) in zip(axes[0], panels, strict=True):
         y = m[col]
         ax.plot(x, y, color="C0", alpha=0.3, lw=0.8)
-        ax.plot(x, _smooth(y, window), color="C0", lw=1.8)
+        ax.plot(x, nan_moving_average(y, window), color="C0", lw=1.8)
         ax.xaxis.set_major_formatter(EngFormatter(sep=""))
         ax.set_xlabel("environment steps")
         ax.set_ylabel(label)

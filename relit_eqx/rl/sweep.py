@@ -40,7 +40,7 @@ from .config import (
     load_models,
     validate,
 )
-from .logging import read_metrics
+from .logging import nan_moving_average, read_metrics
 from .presets import MODEL_SIZES, get_preset, paper_a2c
 
 __all__ = [
@@ -291,15 +291,6 @@ def aggregate(out: Path, results: Path | None = None) -> tuple[Path, list[Path]]
     return csv_path, figures
 
 
-def _smooth(y: np.ndarray, window: int) -> np.ndarray:
-    ok = np.isfinite(y)
-    kernel = np.ones(window)
-    num = np.convolve(np.where(ok, y, 0.0), kernel, mode="same")
-    den = np.convolve(ok.astype(float), kernel, mode="same")
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return num / den
-
-
 def _plot_length(L: int, by_model: dict[str, list[dict[str, np.ndarray]]], path: Path) -> Path:
     """Success rate and return against env steps: mean over seeds, min–max band."""
     import matplotlib
@@ -316,7 +307,7 @@ def _plot_length(L: int, by_model: dict[str, list[dict[str, np.ndarray]]], path:
         x = runs[0]["env_steps"][:n]
         window = max(1, n // 25)
         for ax, col in zip(axes, ("success_rate", "mean_return"), strict=True):
-            ys = np.stack([_smooth(r[col][:n], window) for r in runs])
+            ys = np.stack([nan_moving_average(r[col][:n], window) for r in runs])
             with warnings.catch_warnings():  # all-NaN stretches (no episode ended)
                 warnings.simplefilter("ignore", RuntimeWarning)
                 mean = np.nanmean(ys, axis=0)
