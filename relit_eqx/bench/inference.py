@@ -15,7 +15,7 @@ import jax
 import jax.numpy as jnp
 
 from .cost_model import step_cost
-from .timing import build_model, markdown_table, time_interleaved, write_results
+from .timing import build_model, loglog_plot, markdown_table, time_interleaved, write_results
 
 D_IN = 16
 
@@ -118,18 +118,7 @@ def run(
 
 def plot(rows: list[dict[str, Any]], path: Path) -> None:
     """Latency against batch size, one line per model (log-log)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    for label in dict.fromkeys(r["model"] for r in rows):
-        pts = [(r["batch"], r["step_ms"]) for r in rows if r["model"] == label]
-        ax.plot(*zip(*pts, strict=True), marker="o", label=label)
-    ax.set(xscale="log", yscale="log", xlabel="batch size", ylabel="ms per step")
-    ax.set_title("Per-step inference latency")
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    loglog_plot(
+        rows, "batch", "step_ms", path,
+        xlabel="batch size", ylabel="ms per step", title="Per-step inference latency",
+    )  # fmt: skip

@@ -98,3 +98,37 @@ def write_results(out: Path | None, name: str, payload: dict[str, Any], table: s
     (out / f"{name}.md").write_text(
         f"Device: {payload['device']}, jax {jax.__version__}\n\n{table}\n"
     )
+
+
+def loglog_plot(
+    rows: list[dict[str, Any]],
+    x: str,
+    y: str,
+    path: Path,
+    *,
+    xlabel: str,
+    ylabel: str,
+    title: str,
+    label_x: bool = False,
+) -> None:
+    """`rows[y]` against `rows[x]` on log-log axes, one line per `rows["model"]`, saved to
+    `path`; `label_x` labels every measured `x` instead of the default ticks."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for label in dict.fromkeys(r["model"] for r in rows):
+        pts = [(r[x], r[y]) for r in rows if r["model"] == label]
+        ax.plot(*zip(*pts, strict=True), marker="o", label=label)
+    ax.set(xscale="log", yscale="log", xlabel=xlabel, ylabel=ylabel)
+    if label_x:
+        xs = sorted({r[x] for r in rows})
+        ax.set_xticks(xs, [str(v) for v in xs])
+        ax.minorticks_off()
+    ax.set_title(title)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)

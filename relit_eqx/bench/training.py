@@ -13,7 +13,7 @@ import jax
 import jax.numpy as jnp
 
 from .inference import D_IN
-from .timing import build_model, markdown_table, time_interleaved, write_results
+from .timing import build_model, loglog_plot, markdown_table, time_interleaved, write_results
 
 FULL: tuple[tuple[str, str, dict[str, Any]], ...] = (
     ("AReLiT scan", "arelit", {"method": "scan"}),
@@ -84,22 +84,9 @@ def run(
 
 def plot(rows: list[dict[str, Any]], path: Path) -> None:
     """Forward + backward time against sequence length, one line per model (log-log)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    for label in dict.fromkeys(r["model"] for r in rows):
-        pts = [(r["T"], r["fwd_bwd_ms"]) for r in rows if r["model"] == label]
-        ax.plot(*zip(*pts, strict=True), marker="o", label=label)
     batch = rows[0]["batch"] if rows else "?"
-    ax.set(xscale="log", yscale="log", xlabel="sequence length T", ylabel="ms (forward + backward)")
-    lengths = sorted({r["T"] for r in rows})
-    ax.set_xticks(lengths, [str(t) for t in lengths])
-    ax.minorticks_off()
-    ax.set_title(f"Training form: grad of the summed outputs, batch {batch}")
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    loglog_plot(
+        rows, "T", "fwd_bwd_ms", path,
+        xlabel="sequence length T", ylabel="ms (forward + backward)",
+        title=f"Training form: grad of the summed outputs, batch {batch}", label_x=True,
+    )  # fmt: skip
