@@ -252,6 +252,46 @@ def test_agent_step_matches_call(space):
         np.testing.assert_allclose(dist.entropy(), math.log(3), atol=1e-2)
 
 
+def test_agent_head_gains():
+    """The heads' output layers are orthogonal with the configured gain: the rows of an
+    `n x hidden` output weight (n <= hidden) have norm `gain`; biases start at zero."""
+    model = get_model("gru")(5, d_model=8, n_layers=1, key=jax.random.key(0))
+    for policy_gain, value_gain in ((0.01, 1.0), (math.sqrt(2), math.sqrt(2))):
+        agent = Agent(
+            model,
+            Discrete(4),
+            hidden=(16,),
+            policy_gain=policy_gain,
+            value_gain=value_gain,
+            key=jax.random.key(1),
+        )
+        for head, gain in ((agent.policy_head, policy_gain), (agent.value_head, value_gain)):
+            w = np.asarray(head.layers[-1].weight)
+            np.testing.assert_allclose(np.linalg.norm(w, axis=1), gain, rtol=1e-5)
+            np.testing.assert_allclose(w @ w.T, gain**2 * np.eye(w.shape[0]), atol=1e-5)
+            assert not np.any(np.asarray(head.layers[-1].bias))
+
+
+def test_paper_agent_heads_start_skewed():
+    """The paper's heads (gain √2) start from a policy far from uniform on some inputs,
+    the PPO default (0.01) from a near-uniform one: the point of `paper_agent`."""
+    from relit_eqx.rl.presets import paper_agent
+
+    cfg = paper_agent()
+    assert cfg.head_hidden == (128,) and cfg.policy_gain == pytest.approx(math.sqrt(2))
+    model = get_model("gru")(16, d_model=32, n_layers=1, key=jax.random.key(0))
+    x = jax.random.normal(jax.random.key(3), (64, 32))
+    entropies = {}
+    for gain in (0.01, cfg.policy_gain):
+        agent = Agent(
+            model, Discrete(4), hidden=cfg.head_hidden, policy_gain=gain, key=jax.random.key(1)
+        )
+        logits = jax.vmap(agent.policy_head)(x)
+        entropies[gain] = np.asarray(Categorical(logits).entropy())
+    np.testing.assert_allclose(entropies[0.01], math.log(4), atol=1e-3)
+    assert entropies[cfg.policy_gain].min() < math.log(4) - 0.05
+
+
 def test_continuous_ppo_update_runs():
     """A synthetic rollout for a Gaussian policy: one PPO update moves the parameters
     and reports finite losses."""

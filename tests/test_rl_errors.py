@@ -65,6 +65,7 @@ def test_unknown_model(capsys, tmp_path):
         (["--total-steps", "10"], "total_steps (10) is less than one update"),
         (["--log-interval", "0"], "log_interval must be positive"),
         (["--algo.lr", "-1"], "algo.lr must be positive"),
+        (["--agent.policy-gain", "0"], "agent.policy_gain must be a positive number"),
     ],
 )
 def test_non_positive_sizes(capsys, tmp_path, override, field):

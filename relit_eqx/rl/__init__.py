@@ -17,6 +17,7 @@ from .presets import (
     PRESETS,
     get_preset,
     paper_a2c,
+    paper_agent,
     preset_names,
 )
 from .rollout import RolloutCarry, Transition, collect_host_rollout, collect_rollout
@@ -64,6 +65,7 @@ __all__ = [
     "make_env",
     "make_mesh",
     "paper_a2c",
+    "paper_agent",
     "ppo_loss_terms",
     "ppo_update",
     "preset_names",

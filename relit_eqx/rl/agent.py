@@ -129,6 +129,8 @@ class Agent(eqx.Module):
       (diagonal Gaussian with a state-independent learned `log_std`, initially 0).
     - `hidden`: hidden layer widths of both heads (`()` for linear heads).
     - `activation`: `"tanh"` or `"relu"` between head layers.
+    - `policy_gain`, `value_gain`: orthogonal-init gains of the heads' output layers
+      (0.01 gives a near-uniform initial policy).
     - `key`: a PRNG key for the heads.
     """
 
@@ -146,6 +148,8 @@ class Agent(eqx.Module):
         *,
         hidden: Sequence[int] = (64,),
         activation: str = "tanh",
+        policy_gain: float = 0.01,
+        value_gain: float = 1.0,
         key: PRNGKeyArray,
     ):
         kp, kv = jax.random.split(key)
@@ -162,8 +166,10 @@ class Agent(eqx.Module):
         else:
             raise TypeError(f"action_space must be Discrete or Box; got {action_space!r}")
         d = model.d_model
-        self.policy_head = MLPHead(d, n_out, hidden, out_gain=0.01, activation=activation, key=kp)
-        self.value_head = MLPHead(d, 1, hidden, out_gain=1.0, activation=activation, key=kv)
+        self.policy_head = MLPHead(
+            d, n_out, hidden, out_gain=policy_gain, activation=activation, key=kp
+        )
+        self.value_head = MLPHead(d, 1, hidden, out_gain=value_gain, activation=activation, key=kv)
 
     def init_state(self) -> PyTree[Array]:
         """The memory model's zero state."""

@@ -74,6 +74,12 @@ class AgentConfig:
     """Hidden widths of both heads (none: linear heads)."""
     activation: str = "tanh"
     """Activation between head layers: `tanh` or `relu`."""
+    policy_gain: float = 0.01
+    """Orthogonal-init gain of the policy's output layer: 0.01 starts from a near-uniform
+    policy (the PPO convention); the paper's code uses √2, which starts from a skewed,
+    state-dependent policy (see `presets.paper_agent`)."""
+    value_gain: float = 1.0
+    """Orthogonal-init gain of the value head's output layer (the paper's code: √2)."""
 
 
 @dataclass(frozen=True)
@@ -241,6 +247,10 @@ def validate(cfg: TrainConfig) -> None:
 
     for i, w in enumerate(cfg.agent.head_hidden):
         _positive(f"agent.head_hidden[{i}]", w)
+    for name in ("policy_gain", "value_gain"):
+        gain = getattr(cfg.agent, name)
+        if isinstance(gain, bool) or not isinstance(gain, int | float) or not gain > 0:
+            raise ConfigError(f"agent.{name} must be a positive number; got {gain!r}")
     if cfg.agent.activation not in ("tanh", "relu"):
         raise ConfigError(
             f"agent.activation must be 'tanh' or 'relu'; got {cfg.agent.activation!r}"

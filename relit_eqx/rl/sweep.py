@@ -31,7 +31,6 @@ import numpy as np
 
 from .checkpoint import CHECKPOINT_FILE, CONFIG_FILE, METRICS_FILE, load_config
 from .config import (
-    AgentConfig,
     ConfigError,
     EnvConfig,
     ModelConfig,
@@ -41,7 +40,7 @@ from .config import (
     validate,
 )
 from .logging import nan_moving_average, read_metrics
-from .presets import MODEL_SIZES, get_preset, paper_a2c
+from .presets import MODEL_SIZES, get_preset, paper_a2c, paper_agent
 
 __all__ = [
     "MODELS",
@@ -106,8 +105,9 @@ def cell_config(
 ) -> TrainConfig:
     """The configuration of one cell.
 
-    - `algo="a2c"`: the paper's A2C ([`paper_a2c`][relit_eqx.rl.presets.paper_a2c]),
-      heads of 64 tanh units, 10 updates per chunk.
+    - `algo="a2c"`: the paper's A2C ([`paper_a2c`][relit_eqx.rl.presets.paper_a2c])
+      and heads ([`paper_agent`][relit_eqx.rl.presets.paper_agent]), 10 updates per
+      chunk.
     - `algo="ppo"`: the `tmaze-<model>` preset's PPO and heads.
 
     The model is at the paper's size (`MODEL_SIZES`), with `model_kwargs` overriding
@@ -119,7 +119,7 @@ def cell_config(
         cfg = TrainConfig(
             env=env,
             model=ModelConfig(name=cell.model, kwargs=kwargs),
-            agent=AgentConfig(head_hidden=(64,), activation="tanh"),
+            agent=paper_agent(),
             algo=paper_a2c(),
             total_steps=total_steps,
             seed=cell.seed,

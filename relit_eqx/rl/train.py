@@ -197,6 +197,8 @@ def make_agent(cfg: TrainConfig, env: Environment | GymnasiumVectorEnv, key: Arr
         env.action_space(),
         hidden=cfg.agent.head_hidden,
         activation=cfg.agent.activation,
+        policy_gain=cfg.agent.policy_gain,
+        value_gain=cfg.agent.value_gain,
         key=k_heads,
     )
 
