@@ -10,6 +10,7 @@ import jax.random as jr
 from jaxtyping import Array, Bool, Float, PRNGKeyArray, PyTree
 
 from .._validation import check_positive
+from ..nn._linear import dense
 from ..nn.block import EncoderBlock
 from ..nn.mixer import SequenceMixer
 
@@ -82,7 +83,7 @@ class Stack(eqx.Module):
 
         The last block's outputs `[T, d_model]` and the blocks' states after step `T - 1`.
         """
-        hs = jax.nn.relu(jax.vmap(self.embed)(xs))
+        hs = jax.nn.relu(dense(self.embed, xs))
         new_state = []
         for block, block_state in zip(self.blocks, state, strict=True):
             hs, block_state = block(hs, resets, block_state)
@@ -96,7 +97,7 @@ class Stack(eqx.Module):
         state: tuple[PyTree[Array], ...],
     ) -> tuple[Float[Array, " d_model"], tuple[PyTree[Array], ...]]:
         """One step of `__call__`: `x` is `[d_in]`, `reset` a scalar boolean."""
-        h = jax.nn.relu(self.embed(x))
+        h = jax.nn.relu(dense(self.embed, x))
         new_state = []
         for block, block_state in zip(self.blocks, state, strict=True):
             h, block_state = block.step(h, reset, block_state)

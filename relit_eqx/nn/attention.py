@@ -31,6 +31,7 @@ from ..functional.naive import arelit_step, relit_step
 from ..functional.state import arelit_state_floats, relit_state_floats
 from ..kernels import get_kernel
 from ..update_rules import get_rule
+from ._linear import dense
 from .mixer import SequenceMixer
 
 __all__ = ["ReLiTAttention", "AReLiTAttention", "orthogonal_linear"]
@@ -44,12 +45,6 @@ def orthogonal_linear(
     w = jax.nn.initializers.orthogonal(scale=gain)(key, (d_out, d_in), jnp.float32)
     layer = eqx.tree_at(lambda m: m.weight, layer, w)
     return eqx.tree_at(lambda m: m.bias, layer, jnp.zeros((d_out,), jnp.float32))
-
-
-def _dense(layer: eqx.nn.Linear, x: Array) -> Array:
-    """`layer` applied over any leading axes of `x`."""
-    assert layer.bias is not None
-    return jnp.einsum("oi,...i->...o", layer.weight, x) + layer.bias
 
 
 class _LinearAttention(SequenceMixer):
@@ -102,7 +97,7 @@ class _LinearAttention(SequenceMixer):
 
     def _features(self, x: Float[Array, "... d_model"]) -> tuple[Array, ...]:
         """Per-head `(φ(q), φ(k), v, β, γ)`, each with a head axis before the last axis."""
-        return self._features_of(_dense(self.proj, x))
+        return self._features_of(dense(self.proj, x))
 
     def _features_of(self, h: Float[Array, "... width"]) -> tuple[Array, ...]:
         """`_features` from the fused projection `h` (the output of `self.proj`)."""
@@ -120,7 +115,7 @@ class _LinearAttention(SequenceMixer):
 
     def _merge(self, heads: Float[Array, "... H d"]) -> Float[Array, "... d_model"]:
         merged = heads.reshape(*heads.shape[:-2], self.n_heads * self.d_head)
-        return _dense(self.out, merged)
+        return dense(self.out, merged)
 
     def _heads_step(self, h: Array, reset: Array, state: PyTree[Array]) -> tuple[Array, PyTree]:
         """One step of every head from the projection `h` of one input: `(out [H, d], state)`."""
@@ -136,7 +131,7 @@ class _LinearAttention(SequenceMixer):
         `chunk_size` steps is rematerialised (`jax.checkpoint`). The projections into and
         out of the heads are batched over `T` outside the loop.
         """
-        h = _dense(self.proj, xs)
+        h = dense(self.proj, xs)
 
         def one(st, x):
             h_t, reset_t = x
@@ -236,7 +231,7 @@ class ReLiTAttention(_LinearAttention):
         self, x: Float[Array, " d_model"], reset: Bool[Array, ""], state: ReLiTState
     ) -> tuple[Float[Array, " d_model"], ReLiTState]:
         """Inference form: one step of the recurrence; returns `(y, state)`."""
-        out, state = self._heads_step(_dense(self.proj, x), reset, state)
+        out, state = self._heads_step(dense(self.proj, x), reset, state)
         return self._merge(out), state
 
     def _heads_step(self, h: Array, reset: Array, state: PyTree[Array]) -> tuple[Array, PyTree]:
@@ -321,7 +316,7 @@ class AReLiTAttention(_LinearAttention):
         self, x: Float[Array, " d_model"], reset: Bool[Array, ""], state: AReLiTState
     ) -> tuple[Float[Array, " d_model"], AReLiTState]:
         """Inference form: one step of the recurrence; returns `(y, state)`."""
-        out, state = self._heads_step(_dense(self.proj, x), reset, state)
+        out, state = self._heads_step(dense(self.proj, x), reset, state)
         return self._merge(out), state
 
     def _heads_step(self, h: Array, reset: Array, state: PyTree[Array]) -> tuple[Array, PyTree]:

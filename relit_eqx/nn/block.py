@@ -8,6 +8,7 @@ import jax.random as jr
 from jaxtyping import Array, Bool, Float, PRNGKeyArray, PyTree
 
 from .._validation import check_positive
+from ._linear import dense
 from .gating import GRUGate
 from .mixer import SequenceMixer
 
@@ -72,7 +73,7 @@ class EncoderBlock(eqx.Module):
     ) -> Float[Array, " d_model"]:
         # Position-wise remainder of the block, given the mixer output `y` at `x`.
         x1 = self.gate1(x, jax.nn.relu(y))
-        z = jax.nn.relu(self.dense2(jax.nn.relu(self.dense1(self.norm2(x1)))))
+        z = jax.nn.relu(dense(self.dense2, jax.nn.relu(dense(self.dense1, self.norm2(x1)))))
         return self.gate2(x1, z)
 
     def __call__(

@@ -9,6 +9,7 @@ import jax.random as jr
 from jaxtyping import Array, Float, PRNGKeyArray
 
 from .._validation import check_positive
+from ._linear import dense
 
 __all__ = ["GRUGate"]
 
@@ -63,9 +64,9 @@ class GRUGate(eqx.Module):
 
         The gated combination, of shape `(d_model,)`.
         """
-        wr, wz, wg = jnp.split(self.w(y), 3)
-        ur, uz = jnp.split(self.u(x), 2)
+        wr, wz, wg = jnp.split(dense(self.w, y), 3)
+        ur, uz = jnp.split(dense(self.u, x), 2)
         r = jax.nn.sigmoid(wr + ur)
         z = jax.nn.sigmoid(wz + uz - self.bias)
-        h = jnp.tanh(wg + self.u_g(r * x))
+        h = jnp.tanh(wg + dense(self.u_g, r * x))
         return (1 - z) * x + z * h

@@ -19,6 +19,7 @@ import numpy as np
 from jaxtyping import Array, Bool, Float, Int, PRNGKeyArray
 
 from .._validation import check_positive
+from ._linear import dense
 from .mixer import SequenceMixer
 
 __all__ = ["XLAttention", "XLMemory", "relative_encodings"]
@@ -131,9 +132,9 @@ class XLAttention(SequenceMixer):
     def _project(self, x: Float[Array, " d_model"]):
         shape = (self.n_heads, self.d_head)
         return (
-            self.query_proj(x).reshape(shape),
-            self.key_proj(x).reshape(shape),
-            self.value_proj(x).reshape(shape),
+            dense(self.query_proj, x).reshape(shape),
+            dense(self.key_proj, x).reshape(shape),
+            dense(self.value_proj, x).reshape(shape),
         )
 
     def _position_scores(self, q: Float[Array, "n_heads d_head"]) -> Float[Array, "n_heads m1"]:
@@ -142,7 +143,7 @@ class XLAttention(SequenceMixer):
         return p @ relative_encodings(self.memory_length + 1, self.d_model).T
 
     def _merge_heads(self, o: Float[Array, "n_heads d_head"]) -> Float[Array, " d_model"]:
-        return self.output_proj(o.reshape(self.n_heads * self.d_head))
+        return dense(self.output_proj, o.reshape(self.n_heads * self.d_head))
 
     def step(
         self, x: Float[Array, " d_model"], reset: Bool[Array, ""], state: XLMemory

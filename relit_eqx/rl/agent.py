@@ -19,6 +19,7 @@ from jaxtyping import Array, Bool, Float, Int, PRNGKeyArray, PyTree
 
 from ..envs import Box, Discrete
 from ..models import SequenceModel
+from ..nn._linear import dense
 
 __all__ = ["Categorical", "DiagGaussian", "MLPHead", "Agent"]
 
@@ -115,8 +116,8 @@ class MLPHead(eqx.Module):
     def __call__(self, x: Float[Array, " in_size"]) -> Float[Array, " out_size"]:
         act = _ACTIVATIONS[self.activation]
         for layer in self.layers[:-1]:
-            x = act(layer(x))
-        return self.layers[-1](x)
+            x = act(dense(layer, x))
+        return dense(self.layers[-1], x)
 
 
 class Agent(eqx.Module):
