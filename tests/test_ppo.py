@@ -253,8 +253,8 @@ def test_agent_step_matches_call(space):
 
 
 def test_agent_head_gains():
-    """The heads' output layers are orthogonal with the configured gain: the rows of an
-    `n x hidden` output weight (n <= hidden) have norm `gain`; biases start at zero."""
+    """The heads' output layers are orthogonal with the configured gain: the columns of a
+    `hidden x n` output weight (n <= hidden) have norm `gain`; biases start at zero."""
     model = get_model("gru")(5, d_model=8, n_layers=1, key=jax.random.key(0))
     for policy_gain, value_gain in ((0.01, 1.0), (math.sqrt(2), math.sqrt(2))):
         agent = Agent(
@@ -266,7 +266,7 @@ def test_agent_head_gains():
             key=jax.random.key(1),
         )
         for head, gain in ((agent.policy_head, policy_gain), (agent.value_head, value_gain)):
-            w = np.asarray(head.layers[-1].weight)
+            w = np.asarray(head.layers[-1].weight).T
             np.testing.assert_allclose(np.linalg.norm(w, axis=1), gain, rtol=1e-5)
             np.testing.assert_allclose(w @ w.T, gain**2 * np.eye(w.shape[0]), atol=1e-5)
             assert not np.any(np.asarray(head.layers[-1].bias))

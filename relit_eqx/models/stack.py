@@ -10,8 +10,8 @@ import jax.random as jr
 from jaxtyping import Array, Bool, Float, PRNGKeyArray, PyTree
 
 from .._validation import check_positive
-from ..nn._linear import dense
 from ..nn.block import EncoderBlock
+from ..nn.dense import Dense
 from ..nn.mixer import SequenceMixer
 
 __all__ = ["Stack"]
@@ -24,7 +24,7 @@ class Stack(eqx.Module):
     checked here; the models wrapping a `Stack` check them.
     """
 
-    embed: eqx.nn.Linear
+    embed: Dense
     blocks: tuple[EncoderBlock, ...]
     d_in: int = eqx.field(static=True)
     d_model: int = eqx.field(static=True)
@@ -51,7 +51,7 @@ class Stack(eqx.Module):
         if len(mixers) == 0:
             raise ValueError("mixers must hold at least one mixer")
         k_embed, *k_blocks = jr.split(key, len(mixers) + 1)
-        self.embed = eqx.nn.Linear(int(d_in), d_model, key=k_embed)
+        self.embed = Dense(int(d_in), d_model, key=k_embed)
         self.blocks = tuple(
             EncoderBlock(m, d_model, d_ffn, key=k) for m, k in zip(mixers, k_blocks, strict=True)
         )
@@ -83,7 +83,7 @@ class Stack(eqx.Module):
 
         The last block's outputs `[T, d_model]` and the blocks' states after step `T - 1`.
         """
-        hs = jax.nn.relu(dense(self.embed, xs))
+        hs = jax.nn.relu(self.embed(xs))
         new_state = []
         for block, block_state in zip(self.blocks, state, strict=True):
             hs, block_state = block(hs, resets, block_state)
@@ -97,7 +97,7 @@ class Stack(eqx.Module):
         state: tuple[PyTree[Array], ...],
     ) -> tuple[Float[Array, " d_model"], tuple[PyTree[Array], ...]]:
         """One step of `__call__`: `x` is `[d_in]`, `reset` a scalar boolean."""
-        h = jax.nn.relu(dense(self.embed, x))
+        h = jax.nn.relu(self.embed(x))
         new_state = []
         for block, block_state in zip(self.blocks, state, strict=True):
             h, block_state = block.step(h, reset, block_state)

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import functools
 import itertools
-import math
 
 import equinox as eqx
 import jax
@@ -31,27 +30,17 @@ from ..functional.naive import arelit_step, relit_step
 from ..functional.state import arelit_state_floats, relit_state_floats
 from ..kernels import get_kernel
 from ..update_rules import get_rule
-from ._linear import dense
+from .dense import Dense
 from .mixer import SequenceMixer
 
-__all__ = ["ReLiTAttention", "AReLiTAttention", "orthogonal_linear"]
-
-
-def orthogonal_linear(
-    d_in: int, d_out: int, *, key: PRNGKeyArray, gain: float = math.sqrt(2)
-) -> eqx.nn.Linear:
-    """A dense layer with orthogonal weights (scaled by `gain`) and zero bias."""
-    layer = eqx.nn.Linear(d_in, d_out, key=key)
-    w = jax.nn.initializers.orthogonal(scale=gain)(key, (d_out, d_in), jnp.float32)
-    layer = eqx.tree_at(lambda m: m.weight, layer, w)
-    return eqx.tree_at(lambda m: m.bias, layer, jnp.zeros((d_out,), jnp.float32))
+__all__ = ["ReLiTAttention", "AReLiTAttention"]
 
 
 class _LinearAttention(SequenceMixer):
     """Shared projections and head plumbing of ReLiT and AReLiT attention."""
 
-    proj: eqx.nn.Linear
-    out: eqx.nn.Linear
+    proj: Dense
+    out: Dense
     d_model: int = eqx.field(static=True)
     n_heads: int = eqx.field(static=True)
     d_head: int = eqx.field(static=True)
@@ -73,12 +62,12 @@ class _LinearAttention(SequenceMixer):
         ps = (e, e, e) if uses_p else (0, 0, 0)
         return (d, d, d, d, gate, *ps)  # k, q, v, beta, gamma, p1, p2, p3
 
-    def _init_layers(self, key: PRNGKeyArray) -> tuple[eqx.nn.Linear, eqx.nn.Linear]:
+    def _init_layers(self, key: PRNGKeyArray) -> tuple[Dense, Dense]:
         k1, k2 = jax.random.split(key)
         width = self.n_heads * sum(self._widths())
         return (
-            orthogonal_linear(self.d_model, width, key=k1),
-            orthogonal_linear(self.n_heads * self.d_head, self.d_model, key=k2),
+            Dense.orthogonal(self.d_model, width, key=k1),
+            Dense.orthogonal(self.n_heads * self.d_head, self.d_model, key=k2),
         )
 
     def _check(self, method: str, chunk_size: int, eps: float) -> None:
@@ -97,7 +86,7 @@ class _LinearAttention(SequenceMixer):
 
     def _features(self, x: Float[Array, "... d_model"]) -> tuple[Array, ...]:
         """Per-head `(φ(q), φ(k), v, β, γ)`, each with a head axis before the last axis."""
-        return self._features_of(dense(self.proj, x))
+        return self._features_of(self.proj(x))
 
     def _features_of(self, h: Float[Array, "... width"]) -> tuple[Array, ...]:
         """`_features` from the fused projection `h` (the output of `self.proj`)."""
@@ -115,7 +104,7 @@ class _LinearAttention(SequenceMixer):
 
     def _merge(self, heads: Float[Array, "... H d"]) -> Float[Array, "... d_model"]:
         merged = heads.reshape(*heads.shape[:-2], self.n_heads * self.d_head)
-        return dense(self.out, merged)
+        return self.out(merged)
 
     def _heads_step(self, h: Array, reset: Array, state: PyTree[Array]) -> tuple[Array, PyTree]:
         """One step of every head from the projection `h` of one input: `(out [H, d], state)`."""
@@ -131,7 +120,7 @@ class _LinearAttention(SequenceMixer):
         `chunk_size` steps is rematerialised (`jax.checkpoint`). The projections into and
         out of the heads are batched over `T` outside the loop.
         """
-        h = dense(self.proj, xs)
+        h = self.proj(xs)
 
         def one(st, x):
             h_t, reset_t = x
@@ -231,7 +220,7 @@ class ReLiTAttention(_LinearAttention):
         self, x: Float[Array, " d_model"], reset: Bool[Array, ""], state: ReLiTState
     ) -> tuple[Float[Array, " d_model"], ReLiTState]:
         """Inference form: one step of the recurrence; returns `(y, state)`."""
-        out, state = self._heads_step(dense(self.proj, x), reset, state)
+        out, state = self._heads_step(self.proj(x), reset, state)
         return self._merge(out), state
 
     def _heads_step(self, h: Array, reset: Array, state: PyTree[Array]) -> tuple[Array, PyTree]:
@@ -316,7 +305,7 @@ class AReLiTAttention(_LinearAttention):
         self, x: Float[Array, " d_model"], reset: Bool[Array, ""], state: AReLiTState
     ) -> tuple[Float[Array, " d_model"], AReLiTState]:
         """Inference form: one step of the recurrence; returns `(y, state)`."""
-        out, state = self._heads_step(dense(self.proj, x), reset, state)
+        out, state = self._heads_step(self.proj(x), reset, state)
         return self._merge(out), state
 
     def _heads_step(self, h: Array, reset: Array, state: PyTree[Array]) -> tuple[Array, PyTree]:

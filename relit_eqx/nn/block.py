@@ -8,7 +8,7 @@ import jax.random as jr
 from jaxtyping import Array, Bool, Float, PRNGKeyArray, PyTree
 
 from .._validation import check_positive
-from ._linear import dense
+from .dense import Dense
 from .gating import GRUGate
 from .mixer import SequenceMixer
 
@@ -30,8 +30,8 @@ class EncoderBlock(eqx.Module):
     norm1: eqx.nn.LayerNorm
     gate1: GRUGate
     norm2: eqx.nn.LayerNorm
-    dense1: eqx.nn.Linear
-    dense2: eqx.nn.Linear
+    dense1: Dense
+    dense2: Dense
     gate2: GRUGate
     d_model: int = eqx.field(static=True)
     d_ffn: int = eqx.field(static=True)
@@ -53,8 +53,8 @@ class EncoderBlock(eqx.Module):
         self.norm1 = eqx.nn.LayerNorm(d_model)
         self.gate1 = GRUGate(d_model, key=k_gate1)
         self.norm2 = eqx.nn.LayerNorm(d_model)
-        self.dense1 = eqx.nn.Linear(d_model, d_ffn, key=k_dense1)
-        self.dense2 = eqx.nn.Linear(d_ffn, d_model, key=k_dense2)
+        self.dense1 = Dense(d_model, d_ffn, key=k_dense1)
+        self.dense2 = Dense(d_ffn, d_model, key=k_dense2)
         self.gate2 = GRUGate(d_model, key=k_gate2)
         self.d_model = d_model
         self.d_ffn = d_ffn
@@ -73,7 +73,7 @@ class EncoderBlock(eqx.Module):
     ) -> Float[Array, " d_model"]:
         # Position-wise remainder of the block, given the mixer output `y` at `x`.
         x1 = self.gate1(x, jax.nn.relu(y))
-        z = jax.nn.relu(dense(self.dense2, jax.nn.relu(dense(self.dense1, self.norm2(x1)))))
+        z = jax.nn.relu(self.dense2(jax.nn.relu(self.dense1(self.norm2(x1)))))
         return self.gate2(x1, z)
 
     def __call__(

@@ -9,7 +9,7 @@ import jax.random as jr
 from jaxtyping import Array, Float, PRNGKeyArray
 
 from .._validation import check_positive
-from ._linear import dense
+from .dense import Dense
 
 __all__ = ["GRUGate"]
 
@@ -25,9 +25,9 @@ class GRUGate(eqx.Module):
     `jax.vmap` over time.
     """
 
-    w: eqx.nn.Linear
-    u: eqx.nn.Linear
-    u_g: eqx.nn.Linear
+    w: Dense
+    u: Dense
+    u_g: Dense
     d_model: int = eqx.field(static=True)
     bias: float = eqx.field(static=True)
 
@@ -46,9 +46,9 @@ class GRUGate(eqx.Module):
         k_w, k_u, k_g = jr.split(key, 3)
         # Each row block has fan-in d_model, so it is initialised as a separate
         # d_model × d_model layer would be.
-        self.w = eqx.nn.Linear(d_model, 3 * d_model, use_bias=False, key=k_w)
-        self.u = eqx.nn.Linear(d_model, 2 * d_model, use_bias=False, key=k_u)
-        self.u_g = eqx.nn.Linear(d_model, d_model, use_bias=False, key=k_g)
+        self.w = Dense(d_model, 3 * d_model, use_bias=False, key=k_w)
+        self.u = Dense(d_model, 2 * d_model, use_bias=False, key=k_u)
+        self.u_g = Dense(d_model, d_model, use_bias=False, key=k_g)
         self.d_model = d_model
         self.bias = float(bias)
 
@@ -64,9 +64,9 @@ class GRUGate(eqx.Module):
 
         The gated combination, of shape `(d_model,)`.
         """
-        wr, wz, wg = jnp.split(dense(self.w, y), 3)
-        ur, uz = jnp.split(dense(self.u, x), 2)
+        wr, wz, wg = jnp.split(self.w(y), 3)
+        ur, uz = jnp.split(self.u(x), 2)
         r = jax.nn.sigmoid(wr + ur)
         z = jax.nn.sigmoid(wz + uz - self.bias)
-        h = jnp.tanh(wg + dense(self.u_g, r * x))
+        h = jnp.tanh(wg + self.u_g(r * x))
         return (1 - z) * x + z * h

@@ -19,7 +19,7 @@ import numpy as np
 from jaxtyping import Array, Bool, Float, Int, PRNGKeyArray
 
 from .._validation import check_positive
-from ._linear import dense
+from .dense import Dense
 from .mixer import SequenceMixer
 
 __all__ = ["XLAttention", "XLMemory", "relative_encodings"]
@@ -65,10 +65,10 @@ class XLAttention(SequenceMixer):
     $(W_R^\\top (q_i + v))^\\top R_{i-j}$, which costs $O(M·d)$ per query.
     """
 
-    query_proj: eqx.nn.Linear
-    key_proj: eqx.nn.Linear
-    value_proj: eqx.nn.Linear
-    output_proj: eqx.nn.Linear
+    query_proj: Dense
+    key_proj: Dense
+    value_proj: Dense
+    output_proj: Dense
     position_proj: Float[Array, "n_heads d_head d_model"]
     content_bias: Float[Array, "n_heads d_head"]
     position_bias: Float[Array, "n_heads d_head"]
@@ -98,10 +98,10 @@ class XLAttention(SequenceMixer):
         d_model, n_heads, d_head = int(d_model), int(n_heads), int(d_head)
         width = n_heads * d_head
         kq, kk, kv, ko, kr, ku, kb = jr.split(key, 7)
-        self.query_proj = eqx.nn.Linear(d_model, width, use_bias=False, key=kq)
-        self.key_proj = eqx.nn.Linear(d_model, width, use_bias=False, key=kk)
-        self.value_proj = eqx.nn.Linear(d_model, width, use_bias=False, key=kv)
-        self.output_proj = eqx.nn.Linear(width, d_model, use_bias=False, key=ko)
+        self.query_proj = Dense(d_model, width, use_bias=False, key=kq)
+        self.key_proj = Dense(d_model, width, use_bias=False, key=kk)
+        self.value_proj = Dense(d_model, width, use_bias=False, key=kv)
+        self.output_proj = Dense(width, d_model, use_bias=False, key=ko)
         lim = 1 / math.sqrt(d_model)
         self.position_proj = jr.uniform(kr, (n_heads, d_head, d_model), minval=-lim, maxval=lim)
         self.content_bias = 0.02 * jr.normal(ku, (n_heads, d_head))
@@ -132,9 +132,9 @@ class XLAttention(SequenceMixer):
     def _project(self, x: Float[Array, " d_model"]):
         shape = (self.n_heads, self.d_head)
         return (
-            dense(self.query_proj, x).reshape(shape),
-            dense(self.key_proj, x).reshape(shape),
-            dense(self.value_proj, x).reshape(shape),
+            self.query_proj(x).reshape(shape),
+            self.key_proj(x).reshape(shape),
+            self.value_proj(x).reshape(shape),
         )
 
     def _position_scores(self, q: Float[Array, "n_heads d_head"]) -> Float[Array, "n_heads m1"]:
@@ -143,7 +143,7 @@ class XLAttention(SequenceMixer):
         return p @ relative_encodings(self.memory_length + 1, self.d_model).T
 
     def _merge_heads(self, o: Float[Array, "n_heads d_head"]) -> Float[Array, " d_model"]:
-        return dense(self.output_proj, o.reshape(self.n_heads * self.d_head))
+        return self.output_proj(o.reshape(self.n_heads * self.d_head))
 
     def step(
         self, x: Float[Array, " d_model"], reset: Bool[Array, ""], state: XLMemory

@@ -19,7 +19,7 @@ from jaxtyping import Array, Bool, Float, Int, PRNGKeyArray, PyTree
 
 from ..envs import Box, Discrete
 from ..models import SequenceModel
-from ..nn._linear import dense
+from ..nn.dense import Dense
 
 __all__ = ["Categorical", "DiagGaussian", "MLPHead", "Agent"]
 
@@ -70,16 +70,6 @@ class DiagGaussian(eqx.Module):
         return jnp.sum(self.log_std + 0.5 * (1.0 + _LOG_2PI), axis=-1)
 
 
-def _orthogonal_linear(
-    in_size: int, out_size: int, gain: float, key: PRNGKeyArray
-) -> eqx.nn.Linear:
-    linear = eqx.nn.Linear(in_size, out_size, key=key)
-    weight = jax.nn.initializers.orthogonal(gain)(key, (out_size, in_size), jnp.float32)
-    return eqx.tree_at(
-        lambda m: (m.weight, m.bias), linear, (weight, jnp.zeros((out_size,), jnp.float32))
-    )
-
-
 _ACTIVATIONS = {"tanh": jax.nn.tanh, "relu": jax.nn.relu}
 
 
@@ -87,7 +77,7 @@ class MLPHead(eqx.Module):
     """A small MLP with orthogonal initialisation: hidden layers with gain √2, output
     layer with gain `out_gain` (0.01 for a policy, 1 for a value), zero biases."""
 
-    layers: tuple[eqx.nn.Linear, ...]
+    layers: tuple[Dense, ...]
     activation: str = eqx.field(static=True)
 
     def __init__(
@@ -108,7 +98,7 @@ class MLPHead(eqx.Module):
         keys = jax.random.split(key, len(sizes) - 1)
         gains = [math.sqrt(2.0)] * len(hidden) + [out_gain]
         self.layers = tuple(
-            _orthogonal_linear(a, b, g, k)
+            Dense.orthogonal(a, b, gain=g, key=k)
             for a, b, g, k in zip(sizes[:-1], sizes[1:], gains, keys, strict=True)
         )
         self.activation = activation
@@ -116,8 +106,8 @@ class MLPHead(eqx.Module):
     def __call__(self, x: Float[Array, " in_size"]) -> Float[Array, " out_size"]:
         act = _ACTIVATIONS[self.activation]
         for layer in self.layers[:-1]:
-            x = act(dense(layer, x))
-        return dense(self.layers[-1], x)
+            x = act(layer(x))
+        return self.layers[-1](x)
 
 
 class Agent(eqx.Module):
