@@ -6,6 +6,7 @@ from test_ppo import TINY_ARGS
 
 import relit_eqx.rl.train as train_module
 from relit_eqx.cli import main
+from relit_eqx.rl import ConfigError
 
 
 @pytest.fixture(autouse=True)
@@ -203,3 +204,18 @@ def test_bad_device_counts(capsys, tmp_path):
     )
     _fails(capsys, [*base, "--coordinator", "localhost:1234"], "need --distributed")
     assert not (tmp_path / "r").exists()
+
+
+def test_checkpoint_that_does_not_fit(tmp_path):
+    """A checkpoint whose arrays do not fit the run (e.g. weights stored [d_out, d_in] by
+    a version before `nn.Dense`) is refused with a message, not a traceback or a silent
+    misread."""
+    import jax.numpy as jnp
+
+    from relit_eqx.rl.checkpoint import load_checkpoint, save_checkpoint
+
+    save_checkpoint(tmp_path, {"w": jnp.zeros((16, 128)), "b": jnp.zeros(128)})
+    loaded = load_checkpoint(tmp_path, {"w": jnp.ones((16, 128)), "b": jnp.ones(128)})
+    assert not jnp.any(loaded["w"])
+    with pytest.raises(ConfigError, match="does not fit this run's model"):
+        load_checkpoint(tmp_path, {"w": jnp.zeros((128, 16)), "b": jnp.zeros(128)})

@@ -16,7 +16,7 @@ from typing import TypeVar
 
 import equinox as eqx
 
-from .config import TrainConfig, config_from_dict, config_to_json
+from .config import ConfigError, TrainConfig, config_from_dict, config_to_json
 
 __all__ = [
     "CONFIG_FILE",
@@ -71,6 +71,18 @@ def save_checkpoint(run_dir: str | os.PathLike, state: eqx.Module) -> None:
 
 
 def load_checkpoint(run_dir: str | os.PathLike, like: T) -> T:
-    """Load `run_dir/checkpoint.eqx` into a PyTree shaped like `like`."""
-    with open(Path(run_dir) / CHECKPOINT_FILE, "rb") as f:
-        return eqx.tree_deserialise_leaves(f, like)
+    """Load `run_dir/checkpoint.eqx` into a PyTree shaped like `like`.
+
+    Raises `ConfigError` when the arrays on disk do not fit `like` (a checkpoint written
+    for another configuration, or by a version of `relit_eqx` whose parameters were laid
+    out differently: before `nn.Dense`, dense weights were stored `[d_out, d_in]`).
+    """
+    path = Path(run_dir) / CHECKPOINT_FILE
+    with open(path, "rb") as f:
+        try:
+            return eqx.tree_deserialise_leaves(f, like)
+        except (RuntimeError, ValueError) as e:
+            raise ConfigError(
+                f"{path} does not fit this run's model and optimiser state ({e}); it was "
+                "written for another configuration or by another version of relit_eqx"
+            ) from None
