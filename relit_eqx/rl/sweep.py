@@ -292,7 +292,11 @@ def aggregate(out: Path, results: Path | None = None) -> tuple[Path, list[Path]]
 
 
 def _plot_length(L: int, by_model: dict[str, list[dict[str, np.ndarray]]], path: Path) -> Path:
-    """Success rate and return against env steps: mean over seeds, min–max band."""
+    """Success rate and return against env steps: mean over seeds, min–max band.
+
+    Runs of different lengths are all drawn in full: at each step, the mean and the band
+    are over the seeds that reached it.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
@@ -301,19 +305,25 @@ def _plot_length(L: int, by_model: dict[str, list[dict[str, np.ndarray]]], path:
 
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.4), constrained_layout=True)
     for i, (model, runs) in enumerate(by_model.items()):
-        n = min(len(r["env_steps"]) for r in runs)
+        longest = max(runs, key=lambda r: len(r["env_steps"]))
+        n = len(longest["env_steps"])
         if n == 0:
             continue
-        x = runs[0]["env_steps"][:n]
+        x = longest["env_steps"]
         window = max(1, n // 25)
         for ax, col in zip(axes, ("success_rate", "mean_return"), strict=True):
-            ys = np.stack([nan_moving_average(r[col][:n], window) for r in runs])
+            ys = np.full((len(runs), n), np.nan)
+            for j, r in enumerate(runs):
+                m = len(r[col])
+                ys[j, :m] = nan_moving_average(r[col], max(1, min(window, m)))
             with warnings.catch_warnings():  # all-NaN stretches (no episode ended)
                 warnings.simplefilter("ignore", RuntimeWarning)
                 mean = np.nanmean(ys, axis=0)
                 lo, hi = np.nanmin(ys, axis=0), np.nanmax(ys, axis=0)
             seeds = f"{len(runs)} seed{'s' * (len(runs) > 1)}"
-            label = f"{model} ({seeds}, {x[-1] / 1e6:.3g}M steps)"
+            lengths = {len(r["env_steps"]) for r in runs}
+            upto = "" if len(lengths) == 1 else "up to "
+            label = f"{model} ({seeds}, {upto}{x[-1] / 1e6:.3g}M steps)"
             ax.plot(x, mean, color=f"C{i}", lw=1.6, label=label)
             if len(runs) > 1:
                 ax.fill_between(x, lo, hi, color=f"C{i}", alpha=0.2, lw=0)
