@@ -1,4 +1,5 @@
-"""Equinox layers built on the functional core: attention mixers, the GRU gate, the block, the dense layer."""
+"""Equinox layers built on the functional core: attention mixers, the GRU gate, the block,
+the dense layer."""
 
 from .attention import AReLiTAttention, ReLiTAttention
 from .block import EncoderBlock

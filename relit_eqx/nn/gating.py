@@ -44,8 +44,8 @@ class GRUGate(eqx.Module):
         check_positive(d_model=d_model)
         d_model = int(d_model)
         k_w, k_u, k_g = jr.split(key, 3)
-        # Each row block has fan-in d_model, so it is initialised as a separate
-        # d_model × d_model layer would be.
+        # Each gate's column block of the [d_model, k·d_model] weights has fan-in d_model,
+        # so it is initialised as a separate d_model × d_model layer would be.
         self.w = Dense(d_model, 3 * d_model, use_bias=False, key=k_w)
         self.u = Dense(d_model, 2 * d_model, use_bias=False, key=k_u)
         self.u_g = Dense(d_model, d_model, use_bias=False, key=k_g)
