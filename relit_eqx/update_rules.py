@@ -32,8 +32,9 @@ class Factors(NamedTuple):
 
     def with_resets(self, resets: Array) -> Factors:
         """Zero decays where `resets` (`bool [T]`) is true: an episode boundary is a zero
-        decay, the one mechanism every form shares."""
-        keep = ~resets[:, None]
+        decay, the one mechanism every form shares. Axes after time (heads, widths) are
+        broadcast."""
+        keep = ~resets.reshape(*resets.shape, *(1,) * (self.a.ndim - resets.ndim))
         return self._replace(a=jnp.where(keep, self.a, 0.0), g=jnp.where(keep, self.g, 0.0))
 
 

@@ -1,9 +1,10 @@
 """The evaluation forms of the attention models agree with each other (outputs, final
 states and parameter gradients).
 
-The layer's `method="scan"` runs its own `step` in a rematerialised loop (features formed
-inside the loop), while `"associative"` and `"chunked"` call the functional core on
-features formed for the whole sequence: independent code paths that must agree. Lengths
+ReLiT's `method="scan"` runs the layer's own `step` in a rematerialised loop (features
+formed inside the loop) and AReLiT's runs `functional.adjoint.arelit_loop` (a hand-written
+backward pass), while `"associative"` and `"chunked"` call the functional core on features
+formed for the whole sequence: independent code paths that must agree. Lengths
 are not multiples of the chunk size, there are resets mid-chunk, and the starting state
 is not zero.
 """

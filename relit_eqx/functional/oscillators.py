@@ -59,27 +59,33 @@ def normaliser(r: int, oscillator: str) -> float:
     return float(2 * r if oscillator == "paper" else r)
 
 
+def _table(r: int, oscillator: str) -> np.ndarray:
+    """`f(τ)` for `τ = 0..P-1` as a float64 `[P, R]` table (angles formed from exact `τ`)."""
+    tau = np.arange(period(r, oscillator), dtype=np.float64)[:, None]
+    if oscillator == "paper":
+        return np.cos(np.linspace(-np.pi, np.pi, r) * tau)
+    rows = [np.ones_like(tau)]
+    for j in range(1, (r - 1) // 2 + 1):
+        angle = (2 * math.pi * j / r) * tau
+        rows += [math.sqrt(2) * np.cos(angle), math.sqrt(2) * np.sin(angle)]
+    if r % 2 == 0:
+        rows.append(1.0 - 2.0 * np.mod(tau, 2))
+    return np.concatenate(rows, axis=-1)
+
+
 def features(
     tau: Int[Array, "*batch"], r: int, oscillator: str, dtype: Any = jnp.float32
 ) -> Float[Array, "*batch R"]:
     """Oscillator features `f(τ)` for integer counters `τ` (any shape).
 
-    `τ` is reduced modulo the period first, so angles stay small and exact; the sign
-    row `cos(πτ)` is computed exactly as `±1`.
+    `f` is periodic with period `P`, so it is read from a `[P, R]` table computed once in
+    float64 at the reduced counter `τ mod P`: angles stay exact, the sign row `cos(πτ)` is
+    exactly `±1`, and no cosine is evaluated at run time (XLA would otherwise recompute it
+    for every element of every array it is broadcast into).
     """
     P = period(r, oscillator)
-    tau_int = jnp.mod(jnp.asarray(tau), P)[..., None]
-    tau = tau_int.astype(dtype)
-    if oscillator == "paper":
-        omega = jnp.asarray(np.linspace(-np.pi, np.pi, r), dtype=dtype)
-        return jnp.cos(omega * tau)
-    rows = [jnp.ones_like(tau)]
-    for j in range(1, (r - 1) // 2 + 1):
-        angle = (2 * math.pi * j / r) * tau
-        rows += [math.sqrt(2) * jnp.cos(angle), math.sqrt(2) * jnp.sin(angle)]
-    if r % 2 == 0:
-        rows.append((1 - 2 * jnp.mod(tau_int, 2)).astype(dtype))
-    return jnp.concatenate(rows, axis=-1)
+    table = jnp.asarray(_table(r, oscillator), dtype=dtype)
+    return table[jnp.mod(jnp.asarray(tau), P)]
 
 
 def ticks(resets: Array, tick0: Array, P: int) -> Int[Array, " T"]:

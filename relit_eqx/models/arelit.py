@@ -35,12 +35,13 @@ class AReLiT(StackedModel):
     - `oscillator`: `"paper"` (the authors' `cos(ω_j τ)` features) or `"fourier"` (exact
       for fewer than `r` steps since a reset, convergent in `r`).
     - `kernel`: feature map, a name in `relit_eqx.kernels.KERNELS`.
-    - `method`: evaluation form of the training pass: `"scan"` (`step` in a loop,
-      rematerialised every `chunk_size` steps; the fastest measured on CPU: 0.5× the
-      time of `"chunked"` at T = 1024), `"associative"` or `"chunked"` (all equal to
-      round-off; `step` is always the recurrence). On a GPU the parallel forms can be
-      faster (the Performance page).
-    - `chunk_size`: steps per rematerialised segment (scan) or per chunk (chunked).
+    - `method`: evaluation form of the training pass: `"scan"` (the recurrence in a loop
+      with a hand-written backward pass, `functional.adjoint.arelit_loop`; the fastest
+      measured on CPU), `"associative"` or `"chunked"` (all equal to round-off; `step` is
+      always the recurrence). On a GPU the parallel forms can be faster (the Performance
+      page).
+    - `chunk_size`: steps between the carries kept for the backward pass (scan) or per
+      chunk (chunked).
     - `key`: a `jax.random.PRNGKey` for the initialisation.
 
     State per layer: `AReLiTState(v_tilde [H, r, d_head], k_tilde [H, r, n], s [H, n],

@@ -26,6 +26,7 @@ from .._validation import check_positive
 from ..functional import METHODS, AReLiTState, ReLiTState, oscillators
 from ..functional import arelit as arelit_fn
 from ..functional import relit as relit_fn
+from ..functional.adjoint import arelit_loop
 from ..functional.naive import arelit_step, relit_step
 from ..functional.state import arelit_state_floats, relit_state_floats
 from ..kernels import get_kernel
@@ -240,6 +241,9 @@ class AReLiTAttention(_LinearAttention):
     **Arguments:** as `ReLiTAttention` (without `update_rule`), plus `r` and `oscillator`
     (`"paper"` or `"fourier"`).
 
+    `method="scan"` runs `relit_eqx.functional.adjoint.arelit_loop` on the features of all
+    steps: the recurrence in a loop with a hand-written backward pass (reverse mode only).
+
     State: `AReLiTState(v_tilde [H, R, d], k_tilde [H, R, n], s [H, n], tick [H])`.
     """
 
@@ -288,7 +292,7 @@ class AReLiTAttention(_LinearAttention):
     ) -> tuple[Float[Array, "T d_model"], AReLiTState]:
         """Training form over `T` steps with the layer's `method`; returns `(ys, state)`."""
         if self.method == "scan":
-            return self._recurrent(xs, resets, state)
+            return self._scan(xs, resets, state)
         fq, fk, v, b, g = (jnp.swapaxes(x, 0, 1) for x in self._features(xs))
 
         def head(q, k, v, b, g, st):
@@ -314,3 +318,25 @@ class AReLiTAttention(_LinearAttention):
 
         fq, fk, v, b, g = self._features_of(h)
         return jax.vmap(head)(fq, fk, v, b, g, state)
+
+    def _scan(
+        self, xs: Float[Array, "T d_model"], resets: Bool[Array, " T"], state: AReLiTState
+    ) -> tuple[Float[Array, "T d_model"], AReLiTState]:
+        """The training form `method="scan"`: `functional.adjoint.arelit_loop`, the step
+        loop with a hand-written backward pass, on the gated rule's factors formed for all
+        steps before the loop (resets folded in as zero decays)."""
+        fq, fk, v, b, g = self._features(xs)  # [T, H, .]
+
+        def counters(tick0):
+            return oscillators.counter_features(
+                resets, tick0, self.r, self.oscillator, state.v_tilde.dtype
+            )
+
+        tau, f = jax.vmap(counters, out_axes=1)(state.tick)  # [T, H], [T, H, R]
+        a, g, u, w = get_rule("gated").factors(fk, v, b, g).with_resets(resets)
+        out, (V, K, s) = arelit_loop(
+            fq, a, g, u, w, f, (state.v_tilde, state.k_tilde, state.s),
+            c=oscillators.normaliser(self.r, self.oscillator), eps=self.eps,
+            chunk_size=self.chunk_size,
+        )  # fmt: skip
+        return self._merge(out), AReLiTState(v_tilde=V, k_tilde=K, s=s, tick=tau[-1])

@@ -1,0 +1,179 @@
+"""AReLiT's step loop with a hand-written backward pass: the training form of `AReLiTAttention`.
+
+The loop runs on the gated rule's factors (`Factors` of `update_rules`, resets already
+folded in as zero decays): decays `a = 1-β` `[d]` and `g = 1-γ` `[n]`, inputs `u = β⊙v`
+and `w = γ⊙φ(k)`, the query features `q = φ(q)` and the oscillator features `f = f(τ_t)`:
+
+    ṽ' = a⊙ṽ + f⊗u,   k̃' = g⊙k̃ + f⊗w,   s' = g⊙s + w,
+    κ = k̃'q,   z = c·s'ᵀq + ε,   out = κᵀṽ' / z.
+
+That is `arelit_update` (`naive.py`, the specification) with the reset moved into the
+decays. Forward, the loop keeps only the carry `(ṽ, k̃, s)` at the start of each chunk of
+`L` steps. Backward, chunk by chunk from the last, it reruns the chunk to recover the carry
+before each step and runs the adjoint equations in reverse (`x̄` is the cotangent of `x`):
+
+    κ̄ = ṽ' out̄ / z,   ṽ̄' += κ ⊗ out̄ / z,   z̄ = −κᵀκ̄ / z,
+    k̃̄' += κ̄ ⊗ q,   s̄' += c z̄ q,   q̄ = k̃'ᵀκ̄ + c z̄ s',
+    ṽ̄ = a⊙ṽ̄',   ā = Σ_j ṽ̄'_j⊙ṽ_j,   ū = Σ_j f_j ṽ̄'_j,
+    k̃̄ = g⊙k̃̄',   s̄ = g⊙s̄',   ḡ = Σ_j k̃̄'_j⊙k̃_j + s̄'⊙s,   w̄ = Σ_j f_j k̃̄'_j + s̄'.
+
+Why by hand: JAX's reverse mode of the same loop saves some thirty intermediate arrays per
+step and runs about a hundred small kernels per step backward. The inputs are formed for
+all steps before the loop (not inside it), because XLA on the CPU fuses a feature map into
+each consumer and recomputes it for every element of the `[R, n]` state, at ten times the
+cost of the update itself. Only reverse mode is defined (`jax.custom_vjp`); the other forms
+differentiate in any mode.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import jax
+import jax.numpy as jnp
+from jaxtyping import Array, Float
+
+__all__ = ["arelit_loop"]
+
+Carry = tuple[Array, Array, Array]  # (ṽ [H, R, d], k̃ [H, R, n], s [H, n])
+
+
+def arelit_loop(
+    q: Float[Array, "T H n"],
+    a: Float[Array, "T H d"],
+    g: Float[Array, "T H n"],
+    u: Float[Array, "T H d"],
+    w: Float[Array, "T H n"],
+    f: Float[Array, "T H R"],
+    carry: Carry,
+    *,
+    c: float,
+    eps: float,
+    chunk_size: int,
+) -> tuple[Float[Array, "T H d"], Carry]:
+    """AReLiT over `T` steps of `H` heads from their factors: `(out [T, H, d], final carry)`.
+
+    **Arguments:** the query features `q`, decays `a`, `g` (zero at a reset), inputs `u`,
+    `w`, oscillator features `f`, the carry `(ṽ [H, R, d], k̃ [H, R, n], s [H, n])` before
+    step 0, the readout's normaliser `c` and `ε`, and `chunk_size`, the number of steps
+    between the carries kept for the backward pass.
+
+    Time is the leading axis of every input and heads the second: the heads are mapped
+    inside each step, so the inputs are read in the layout they are given in.
+    """
+    return _loop(c, eps, chunk_size, (q, a, g, u, w, f), carry)
+
+
+def _step(carry: Carry, x: tuple[Array, ...], c: float, eps: float):
+    """One step of one head: `(carry after it, out [d])`."""
+    V, K, s = carry
+    q, a, g, u, w, f = x
+    V = a * V + f[:, None] * u
+    K = g * K + f[:, None] * w
+    s = g * s + w
+    out = (K @ q) @ V / (c * (s @ q) + eps)
+    return (V, K, s), out
+
+
+def _carry_only(carry: Carry, x: tuple[Array, ...]) -> tuple[Carry, Carry]:
+    """The update without the readout; returns the carry before the step as output."""
+    V, K, s = carry
+    _, a, g, u, w, f = x
+    new = (a * V + f[:, None] * u, g * K + f[:, None] * w, g * s + w)
+    return new, carry
+
+
+def _step_adjoint(c: float, eps: float, dnext: Carry, inputs):
+    """The adjoint equations of one step: `(carry cotangent before it, input cotangents)`."""
+    x, (V0, K0, s0), dout = inputs
+    q, a, g, u, w, f = x
+    dV1, dK1, ds1 = dnext
+    V1 = a * V0 + f[:, None] * u
+    K1 = g * K0 + f[:, None] * w
+    s1 = g * s0 + w
+    kappa = K1 @ q
+    z = c * (s1 @ q) + eps
+    dkappa = (V1 @ dout) / z
+    dV1 = dV1 + kappa[:, None] * (dout / z)
+    cdz = -c * (kappa @ dkappa) / z
+    dK1 = dK1 + dkappa[:, None] * q
+    ds1 = ds1 + cdz * q
+    dq = dkappa @ K1 + cdz * s1
+    da = (dV1 * V0).sum(axis=0)
+    du = f @ dV1
+    dg = (dK1 * K0).sum(axis=0) + ds1 * s0
+    dw = f @ dK1 + ds1
+    df = dV1 @ u + dK1 @ w
+    return (a * dV1, g * dK1, g * ds1), (dq, da, dg, du, dw, df)
+
+
+def _split(x: Array, n_full: int, L: int) -> tuple[Array, Array]:
+    """`x [T, ...]` as `(full chunks [n_full, L, ...], tail [T - n_full·L, ...])`."""
+    return x[: n_full * L].reshape(n_full, L, *x.shape[1:]), x[n_full * L :]
+
+
+def _forward(c, eps, L, xs, carry):
+    """The loop; also returns the carries at the start of each full chunk and of the tail."""
+    T = xs[0].shape[0]
+    L = min(L, T)
+    n_full = T // L
+    step = jax.vmap(functools.partial(_step, c=c, eps=eps))
+
+    def chunk(st, x):
+        end, out = jax.lax.scan(step, st, x)
+        return end, (out, st)
+
+    full = tuple(_split(x, n_full, L)[0] for x in xs)
+    end, (out, starts) = jax.lax.scan(chunk, carry, full)
+    out = out.reshape(n_full * L, *out.shape[2:])
+    tail_start = end
+    if n_full * L < T:
+        end, out_tail = jax.lax.scan(step, end, tuple(_split(x, n_full, L)[1] for x in xs))
+        out = jnp.concatenate([out, out_tail])
+    return out, end, starts, tail_start
+
+
+def _chunk_adjoint(c, eps, start: Carry, xs, douts, dend: Carry):
+    """Backward through one chunk: rerun it from `start`, then the adjoint in reverse."""
+    _, prevs = jax.lax.scan(jax.vmap(_carry_only), start, xs)
+    back = jax.vmap(functools.partial(_step_adjoint, c, eps))
+    return jax.lax.scan(back, dend, (xs, prevs, douts), reverse=True)
+
+
+def _primal(c, eps, L, xs, carry):
+    out, end, _, _ = _forward(c, eps, L, xs, carry)
+    return out, end
+
+
+def _fwd(c, eps, L, xs, carry):
+    out, end, starts, tail_start = _forward(c, eps, L, xs, carry)
+    return (out, end), (xs, starts, tail_start)
+
+
+def _bwd(c, eps, L, res, cts):
+    xs, starts, tail_start = res
+    dout, dend = cts
+    T = xs[0].shape[0]
+    L = min(L, T)
+    n_full = T // L
+    dtail = None
+    if n_full * L < T:
+        tail = tuple(_split(x, n_full, L)[1] for x in xs)
+        dend, dtail = _chunk_adjoint(c, eps, tail_start, tail, dout[n_full * L :], dend)
+
+    def chunk_back(dnext, inputs):
+        x, start, douts = inputs
+        return _chunk_adjoint(c, eps, start, x, douts, dnext)
+
+    full = tuple(_split(x, n_full, L)[0] for x in xs)
+    dcarry, dxs = jax.lax.scan(
+        chunk_back, dend, (full, starts, _split(dout, n_full, L)[0]), reverse=True
+    )
+    dxs = tuple(dx.reshape(n_full * L, *dx.shape[2:]) for dx in dxs)
+    if dtail is not None:
+        dxs = tuple(jnp.concatenate([dx, dt]) for dx, dt in zip(dxs, dtail, strict=True))
+    return dxs, dcarry
+
+
+_loop = jax.custom_vjp(_primal, nondiff_argnums=(0, 1, 2))
+_loop.defvjp(_fwd, _bwd)
