@@ -107,71 +107,92 @@ def _step_adjoint(c: float, eps: float, dnext: Carry, inputs):
     return (a * dV1, g * dK1, g * ds1), (dq, da, dg, du, dw, df)
 
 
-def _split(x: Array, n_full: int, L: int) -> tuple[Array, Array]:
-    """`x [T, ...]` as `(full chunks [n_full, L, ...], tail [T - n_full·L, ...])`."""
-    return x[: n_full * L].reshape(n_full, L, *x.shape[1:]), x[n_full * L :]
+def _at(xs: tuple[Array, ...], t: Array) -> tuple[Array, ...]:
+    return tuple(jax.lax.dynamic_index_in_dim(x, t, keepdims=False) for x in xs)
+
+
+def _put(buffers: tuple[Array, ...], t: Array, values: tuple[Array, ...]) -> tuple[Array, ...]:
+    return tuple(
+        jax.lax.dynamic_update_index_in_dim(b, v, t, 0)
+        for b, v in zip(buffers, values, strict=True)
+    )
+
+
+# The loops read their inputs by index from the whole arrays and write their outputs into
+# whole buffers, rather than scanning over them: under `vmap` a scanned input would be
+# transposed to put time first, and chunks of a nested scan into another layout again.
 
 
 def _forward(c, eps, L, xs, carry):
-    """The loop; also returns the carries at the start of each full chunk and of the tail."""
-    T = xs[0].shape[0]
+    """The loop; also returns the carry at the start of each chunk."""
+    T, H, d = xs[1].shape
     L = min(L, T)
-    n_full = T // L
+    n_chunks = -(-T // L)
     step = jax.vmap(functools.partial(_step, c=c, eps=eps))
 
-    def chunk(st, x):
-        end, out = jax.lax.scan(step, st, x)
-        return end, (out, st)
+    def chunk(i, state):
+        carry, out, starts = state
+        starts = _put(starts, i, carry)
 
-    full = tuple(_split(x, n_full, L)[0] for x in xs)
-    end, (out, starts) = jax.lax.scan(chunk, carry, full)
-    out = out.reshape(n_full * L, *out.shape[2:])
-    tail_start = end
-    if n_full * L < T:
-        end, out_tail = jax.lax.scan(step, end, tuple(_split(x, n_full, L)[1] for x in xs))
-        out = jnp.concatenate([out, out_tail])
-    return out, end, starts, tail_start
+        def one(t, state):
+            carry, out = state
+            carry, y = step(carry, _at(xs, t))
+            return carry, jax.lax.dynamic_update_index_in_dim(out, y, t, 0)
 
+        carry, out = jax.lax.fori_loop(i * L, jnp.minimum(i * L + L, T), one, (carry, out))
+        return carry, out, starts
 
-def _chunk_adjoint(c, eps, start: Carry, xs, douts, dend: Carry):
-    """Backward through one chunk: rerun it from `start`, then the adjoint in reverse."""
-    _, prevs = jax.lax.scan(jax.vmap(_carry_only), start, xs)
-    back = jax.vmap(functools.partial(_step_adjoint, c, eps))
-    return jax.lax.scan(back, dend, (xs, prevs, douts), reverse=True)
+    out = jnp.zeros((T, H, d), xs[1].dtype)
+    starts = tuple(jnp.zeros((n_chunks, *x.shape), x.dtype) for x in carry)
+    carry, out, starts = jax.lax.fori_loop(0, n_chunks, chunk, (carry, out, starts))
+    return out, carry, starts
 
 
 def _primal(c, eps, L, xs, carry):
-    out, end, _, _ = _forward(c, eps, L, xs, carry)
+    out, end, _ = _forward(c, eps, L, xs, carry)
     return out, end
 
 
 def _fwd(c, eps, L, xs, carry):
-    out, end, starts, tail_start = _forward(c, eps, L, xs, carry)
-    return (out, end), (xs, starts, tail_start)
+    out, end, starts = _forward(c, eps, L, xs, carry)
+    return (out, end), (xs, starts)
 
 
 def _bwd(c, eps, L, res, cts):
-    xs, starts, tail_start = res
-    dout, dend = cts
+    """Chunk by chunk from the last: rerun the chunk from its starting carry, keeping the
+    carry before each step, then apply the adjoint equations in reverse."""
+    xs, starts = res
+    dout, dcarry = cts
     T = xs[0].shape[0]
     L = min(L, T)
-    n_full = T // L
-    dtail = None
-    if n_full * L < T:
-        tail = tuple(_split(x, n_full, L)[1] for x in xs)
-        dend, dtail = _chunk_adjoint(c, eps, tail_start, tail, dout[n_full * L :], dend)
+    n_chunks = -(-T // L)
+    rerun_step = jax.vmap(_carry_only)
+    adjoint = jax.vmap(functools.partial(_step_adjoint, c, eps))
 
-    def chunk_back(dnext, inputs):
-        x, start, douts = inputs
-        return _chunk_adjoint(c, eps, start, x, douts, dnext)
+    def chunk(j, state):
+        dcarry, dxs = state
+        i = n_chunks - 1 - j
+        lo, hi = i * L, jnp.minimum(i * L + L, T)
 
-    full = tuple(_split(x, n_full, L)[0] for x in xs)
-    dcarry, dxs = jax.lax.scan(
-        chunk_back, dend, (full, starts, _split(dout, n_full, L)[0]), reverse=True
-    )
-    dxs = tuple(dx.reshape(n_full * L, *dx.shape[2:]) for dx in dxs)
-    if dtail is not None:
-        dxs = tuple(jnp.concatenate([dx, dt]) for dx, dt in zip(dxs, dtail, strict=True))
+        def rerun(t, state):
+            carry, prevs = state
+            prevs = _put(prevs, t - lo, carry)
+            return rerun_step(carry, _at(xs, t))[0], prevs
+
+        prevs = tuple(jnp.zeros((L, *s.shape[1:]), s.dtype) for s in starts)
+        _, prevs = jax.lax.fori_loop(lo, hi, rerun, (_at(starts, i), prevs))
+
+        def back(k, state):
+            dcarry, dxs = state
+            t = hi - 1 - k
+            inputs = (_at(xs, t), _at(prevs, t - lo), _at((dout,), t)[0])
+            dcarry, dx = adjoint(dcarry, inputs)
+            return dcarry, _put(dxs, t, dx)
+
+        return jax.lax.fori_loop(0, hi - lo, back, (dcarry, dxs))
+
+    dxs = tuple(jnp.zeros_like(x) for x in xs)
+    dcarry, dxs = jax.lax.fori_loop(0, n_chunks, chunk, (dcarry, dxs))
     return dxs, dcarry
 
 

@@ -324,8 +324,16 @@ class AReLiTAttention(_LinearAttention):
     ) -> tuple[Float[Array, "T d_model"], AReLiTState]:
         """The training form `method="scan"`: `functional.adjoint.arelit_loop`, the step
         loop with a hand-written backward pass, on the gated rule's factors formed for all
-        steps before the loop (resets folded in as zero decays)."""
-        fq, fk, v, b, g = self._features(xs)  # [T, H, .]
+        steps before the loop (resets folded in as zero decays). The factors are recomputed
+        from the projection in the backward pass (cheaper on the CPU than keeping five
+        `n`-wide arrays per layer)."""
+
+        @jax.checkpoint  # the backward pass keeps the projection, not the n-wide arrays
+        def factors(h):
+            fq, fk, v, b, g = self._features_of(h)  # [T, H, .]
+            return fq, *get_rule("gated").factors(fk, v, b, g).with_resets(resets)
+
+        fq, a, g, u, w = factors(self.proj(xs))
 
         def counters(tick0):
             return oscillators.counter_features(
@@ -333,7 +341,6 @@ class AReLiTAttention(_LinearAttention):
             )
 
         tau, f = jax.vmap(counters, out_axes=1)(state.tick)  # [T, H], [T, H, R]
-        a, g, u, w = get_rule("gated").factors(fk, v, b, g).with_resets(resets)
         out, (V, K, s) = arelit_loop(
             fq, a, g, u, w, f, (state.v_tilde, state.k_tilde, state.s),
             c=oscillators.normaliser(self.r, self.oscillator), eps=self.eps,
