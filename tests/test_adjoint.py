@@ -127,3 +127,13 @@ def test_oscillator_features_get_their_cotangent():
         return arelit_loop(q, a, g, u, w, f, carry, c=2.0, eps=EPS, chunk_size=3)[0].sum()
 
     np.testing.assert_allclose(jax.grad(loop)(f), jax.grad(plain)(f), rtol=1e-5, atol=1e-5)
+
+
+def test_bad_shapes_are_named():
+    q = jnp.zeros((4, 2, 5))
+    d3 = jnp.zeros((4, 2, 3))
+    carry = (jnp.zeros((2, 1, 3)), jnp.zeros((2, 1, 5)), jnp.zeros((2, 5)))
+    with pytest.raises(ValueError, match="^a must have shape"):
+        arelit_loop(q, d3[:3], q, d3, q, jnp.zeros((4, 2, 1)), carry, c=1.0, eps=EPS, chunk_size=2)
+    with pytest.raises(ValueError, match="chunk_size"):
+        arelit_loop(q, d3, q, d3, q, jnp.zeros((4, 2, 1)), carry, c=1.0, eps=EPS, chunk_size=0)

@@ -7,8 +7,8 @@ and `w = γ⊙φ(k)`, the query features `q = φ(q)` and the oscillator features
     ṽ' = a⊙ṽ + f⊗u,   k̃' = g⊙k̃ + f⊗w,   s' = g⊙s + w,
     κ = k̃'q,   z = c·s'ᵀq + ε,   out = κᵀṽ' / z.
 
-That is `arelit_update` (`naive.py`, the specification) with the reset moved into the
-decays. Forward, the loop keeps only the carry `(ṽ, k̃, s)` at the start of each chunk of
+That is `arelit_step` (`naive.py`, the specification) with the reset moved into the
+decays and the counters' features given. Forward, the loop keeps only the carry `(ṽ, k̃, s)` at the start of each chunk of
 `L` steps. Backward, chunk by chunk from the last, it reruns the chunk to recover the carry
 before each step and runs the adjoint equations in reverse (`x̄` is the cotangent of `x`):
 
@@ -61,7 +61,18 @@ def arelit_loop(
     Time is the leading axis of every input and heads the second: the heads are mapped
     inside each step, so the inputs are read in the layout they are given in.
     """
-    return _loop(c, eps, chunk_size, (q, a, g, u, w, f), carry)
+    xs = {"q": q, "a": a, "g": g, "u": u, "w": w, "f": f}
+    for name, x in xs.items():
+        if x.ndim != 3 or x.shape[:2] != q.shape[:2]:
+            raise ValueError(
+                f"{name} must have shape [T, H, width] with q's [T, H] = {q.shape[:2]}; "
+                f"got {x.shape}"
+            )
+    if q.shape[0] < 1:
+        raise ValueError("q has length T=0; sequences need at least one step")
+    if int(chunk_size) < 1:
+        raise ValueError(f"chunk_size must be >= 1; got {chunk_size}")
+    return _loop(c, eps, int(chunk_size), tuple(xs.values()), carry)
 
 
 def _step(carry: Carry, x: tuple[Array, ...], c: float, eps: float):
