@@ -75,23 +75,23 @@ def arelit_loop(
     return _loop(c, eps, int(chunk_size), tuple(xs.values()), carry)
 
 
+def _update(carry: Carry, x: tuple[Array, ...]) -> Carry:
+    """The carry after one step of one head."""
+    V, K, s = carry
+    _, a, g, u, w, f = x
+    return a * V + f[:, None] * u, g * K + f[:, None] * w, g * s + w
+
+
 def _step(carry: Carry, x: tuple[Array, ...], c: float, eps: float):
     """One step of one head: `(carry after it, out [d])`."""
-    V, K, s = carry
-    q, a, g, u, w, f = x
-    V = a * V + f[:, None] * u
-    K = g * K + f[:, None] * w
-    s = g * s + w
-    out = (K @ q) @ V / (c * (s @ q) + eps)
-    return (V, K, s), out
+    V, K, s = carry = _update(carry, x)
+    q = x[0]
+    return carry, (K @ q) @ V / (c * (s @ q) + eps)
 
 
 def _carry_only(carry: Carry, x: tuple[Array, ...]) -> tuple[Carry, Carry]:
     """The update without the readout; returns the carry before the step as output."""
-    V, K, s = carry
-    _, a, g, u, w, f = x
-    new = (a * V + f[:, None] * u, g * K + f[:, None] * w, g * s + w)
-    return new, carry
+    return _update(carry, x), carry
 
 
 def _step_adjoint(c: float, eps: float, dnext: Carry, inputs):
@@ -99,9 +99,7 @@ def _step_adjoint(c: float, eps: float, dnext: Carry, inputs):
     x, (V0, K0, s0), dout = inputs
     q, a, g, u, w, f = x
     dV1, dK1, ds1 = dnext
-    V1 = a * V0 + f[:, None] * u
-    K1 = g * K0 + f[:, None] * w
-    s1 = g * s0 + w
+    V1, K1, s1 = _update((V0, K0, s0), x)
     kappa = K1 @ q
     z = c * (s1 @ q) + eps
     dkappa = (V1 @ dout) / z
