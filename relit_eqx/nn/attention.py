@@ -173,7 +173,7 @@ class ReLiTAttention(_LinearAttention):
         kernel: str = "pp_relu",
         update_rule: str = "gated",
         method: str = "chunked",
-        chunk_size: int = 16,
+        chunk_size: int = 8,
         eps: float = 1e-6,
         key: PRNGKeyArray,
     ):
