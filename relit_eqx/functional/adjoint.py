@@ -8,9 +8,10 @@ and `w = γ⊙φ(k)`, the query features `q = φ(q)` and the oscillator features
     κ = k̃'q,   z = c·s'ᵀq + ε,   out = κᵀṽ' / z.
 
 That is `arelit_step` (`naive.py`, the specification) with the reset moved into the
-decays and the counters' features given. Forward, the loop keeps only the carry `(ṽ, k̃, s)` at the start of each chunk of
-`L` steps. Backward, chunk by chunk from the last, it reruns the chunk to recover the carry
-before each step and runs the adjoint equations in reverse (`x̄` is the cotangent of `x`):
+decays and the counters' features given. Forward, the loop keeps only the carry
+`(ṽ, k̃, s)` at the start of each chunk of `L` steps. Backward, chunk by chunk from the
+last, it reruns the chunk to recover the carry before each step and runs the adjoint
+equations in reverse (`x̄` is the cotangent of `x`):
 
     κ̄ = ṽ' out̄ / z,   ṽ̄' += κ ⊗ out̄ / z,   z̄ = −κᵀκ̄ / z,
     k̃̄' += κ̄ ⊗ q,   s̄' += c z̄ q,   q̄ = k̃'ᵀκ̄ + c z̄ s',
