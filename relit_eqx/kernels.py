@@ -38,12 +38,17 @@ class Kernel(eqx.Module):
     - `uses_p`: whether the map takes the second projection `p: [..., eta]`.
     - `fn`: `fn(x, p, eta) -> features`.
     - `dim`: `dim(d, eta) -> n`, the feature width.
+    - `factors`: for an outer-product map, `factors(x, p) -> (left [..., eta], right
+      [..., d])` with `fn(x, p, eta) = vec(left ⊗ right)`; else `None`.
     """
 
     name: str = eqx.field(static=True)
     uses_p: bool = eqx.field(static=True)
     fn: Callable[[Array, Array | None, int], Array] = eqx.field(static=True)
     dim: Callable[[int, int], int] = eqx.field(static=True)
+    factors: Callable[[Array, Array], tuple[Array, Array]] | None = eqx.field(
+        static=True, default=None
+    )
 
     def feature_dim(self, d: int, eta: int) -> int:
         """Width `n` of the features for raw width `d` and expansion `eta`."""
@@ -68,6 +73,20 @@ class Kernel(eqx.Module):
         eta = 1 if p is None else p.shape[-1]
         return self.fn(x, p, eta)
 
+    def outer_factors(
+        self, x: Float[Array, "... d"], p: Float[Array, "... eta"] | None = None
+    ) -> tuple[Float[Array, "... e"], Float[Array, "... m"]]:
+        """The features as a pair `(left, right)` with `self(x, p) = vec(left ⊗ right)`:
+        the kernel's own `factors` if it has them, else `(ones [..., 1], self(x, p))`.
+        AReLiT's training loop takes features in this form (`arelit_loop_outer`)."""
+        if self.factors is None:
+            full = self(x, p)
+            return jnp.ones((*full.shape[:-1], 1), full.dtype), full
+        self(x, p)  # the argument checks
+        if p is None:  # pragma: no cover - a map with factors uses p (checked above)
+            raise ValueError(f"kernel {self.name!r} needs the projection p")
+        return self.factors(x, p)
+
 
 KERNELS: dict[str, Kernel] = {}
 """The registered feature maps by name: `elu+1`, `relu`, `dpfp`, `pp_relu`, `pp_elu+1`."""
@@ -79,6 +98,7 @@ def register_kernel(
     dim: Callable[[int, int], int],
     *,
     uses_p: bool = False,
+    factors: Callable[[Array, Array], tuple[Array, Array]] | None = None,
 ) -> Kernel:
     """Register a feature map under `name` and return it.
 
@@ -90,10 +110,15 @@ def register_kernel(
       normaliser `sᵀφ(q)` stays positive.
     - `dim`: `dim(d, eta) -> n`, the feature width.
     - `uses_p`: whether the map takes the second projection `p`.
+    - `factors`: optional, for an outer-product map (`uses_p`): `factors(x, p) ->
+      (left, right)` with `fn(x, p, eta) = vec(left ⊗ right)`, `left: [..., eta]`; the
+      shared kernel tests check that identity.
     """
     if name in KERNELS:
         raise ValueError(f"kernel {name!r} is already registered")
-    KERNELS[name] = Kernel(name=name, uses_p=uses_p, fn=fn, dim=dim)
+    if factors is not None and not uses_p:
+        raise ValueError(f"kernel {name!r}: factors needs uses_p=True (the left factor is p's)")
+    KERNELS[name] = Kernel(name=name, uses_p=uses_p, fn=fn, dim=dim, factors=factors)
     return KERNELS[name]
 
 
@@ -130,10 +155,12 @@ register_kernel(
     lambda x, p, eta: _outer(jax.nn.relu(p), jax.nn.relu(x)),  # type: ignore[arg-type]
     lambda d, eta: eta * d,
     uses_p=True,
+    factors=lambda x, p: (jax.nn.relu(p), jax.nn.relu(x)),
 )
 register_kernel(
     "pp_elu+1",
     lambda x, p, eta: _outer(_elu1(p), _elu1(x)),  # type: ignore[arg-type]
     lambda d, eta: eta * d,
     uses_p=True,
+    factors=lambda x, p: (_elu1(p), _elu1(x)),
 )

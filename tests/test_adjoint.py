@@ -8,6 +8,10 @@ Path B: `functional.arelit(method="scan")`, the step recurrence of `naive.py` (r
 the cotangents of every input (features, values, gates, starting state) must agree, for
 drawn gates (including 1e-6 and 1 - 1e-6), resets anywhere, non-zero starting states and
 counters, lengths that are not multiples of the chunk size, and chunks of one step.
+
+`arelit_loop_outer` (features and key gate as outer-product factors, the form AReLiT's
+layer uses) is checked the same way against path B on the features this file forms from
+the factors with `jnp.einsum`, differentiated with respect to the factors.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from hypothesis import strategies as st
 from strategies import Flavor, cases, chunk_for
 
 from relit_eqx.functional import METHODS, AReLiTState, arelit, oscillators
-from relit_eqx.functional.adjoint import arelit_loop
+from relit_eqx.functional.adjoint import Outer, arelit_loop, arelit_loop_outer
 from relit_eqx.update_rules import get_rule
 
 pytestmark = pytest.mark.usefixtures("quick_compiles")
@@ -85,18 +89,92 @@ def test_adjoint_equals_reverse_mode_of_the_spec(oscillator, data):
     (out_a, fin_a), grads_a = _value_and_vjp("a", inputs, resets, tick, cot, **kw)
     (out_b, fin_b), grads_b = _value_and_vjp("b", inputs, resets, tick, cot, **kw)
 
-    def close(x, y, what):
-        x, y = np.asarray(x), np.asarray(y)
-        assert np.all(np.isfinite(x)), f"{what}: not finite"
-        scale = max(1.0, float(np.max(np.abs(y))))
-        np.testing.assert_allclose(x, y, rtol=2e-4, atol=2e-4 * scale, err_msg=what)
-
-    close(out_a, out_b, "out")
+    _close(out_a, out_b, "out")
     for name, x, y in zip(("v_tilde", "k_tilde", "s"), fin_a, fin_b, strict=True):
-        close(x, y, f"final {name}")
+        _close(x, y, f"final {name}")
     names = ("q", "k", "v", "beta", "gamma", "v_tilde0", "k_tilde0", "s0")
     for name, x, y in zip(names, grads_a, grads_b, strict=True):
-        close(x, y, f"cotangent of {name}")
+        _close(x, y, f"cotangent of {name}")
+
+
+def _close(x, y, what):
+    x, y = np.asarray(x), np.asarray(y)
+    assert np.all(np.isfinite(x)), f"{what}: not finite"
+    scale = max(1.0, float(np.max(np.abs(y))))
+    np.testing.assert_allclose(x, y, rtol=2e-4, atol=2e-4 * scale, err_msg=what)
+
+
+def _vec(p, x):
+    return jnp.einsum("ti,tj->tij", p, x).reshape(p.shape[0], -1)
+
+
+def _outer_a(qp, qx, kp, kx, v, beta, gp, gx, V, K, s, resets, tick, *, r, oscillator, L):
+    tau, f = oscillators.counter_features(resets, tick, r, oscillator, v.dtype)
+    keep = (~resets)[:, None, None].astype(v.dtype)
+    head = lambda x: x[:, None]  # noqa: E731  (one head)
+    out, carry = arelit_loop_outer(
+        Outer(head(qp), head(qx)), keep * head(1 - beta), Outer(head(gp), head(gx)), keep,
+        head(beta * v), Outer(head(gp * kp), head(gx * kx)), head(f),
+        (V[None], K[None], s[None]), c=oscillators.normaliser(r, oscillator), eps=EPS,
+        chunk_size=L,
+    )  # fmt: skip
+    return out[:, 0], tuple(x[0] for x in carry)
+
+
+def _outer_b(qp, qx, kp, kx, v, beta, gp, gx, V, K, s, resets, tick, *, r, oscillator, L):
+    del L
+    state = AReLiTState(v_tilde=V, k_tilde=K, s=s, tick=tick)
+    out, st_ = arelit(
+        _vec(qp, qx), _vec(kp, kx), v, beta, _vec(gp, gx), resets, state,
+        r=r, oscillator=oscillator, method="scan", eps=EPS,
+    )  # fmt: skip
+    return out, (st_.v_tilde, st_.k_tilde, st_.s)
+
+
+@partial(jax.jit, static_argnames=("path", "r", "oscillator", "L"))
+def _outer_vjp(path, inputs, resets, tick, cotangents, *, r, oscillator, L):
+    fn = _outer_a if path == "a" else _outer_b
+    primal, vjp = jax.vjp(lambda *x: fn(*x, resets, tick, r=r, oscillator=oscillator, L=L), *inputs)
+    return primal, vjp(cotangents)
+
+
+@given(data=st.data())
+def test_outer_factor_loop_equals_reverse_mode_of_the_spec(data):
+    """`arelit_loop_outer` vs `jax.vjp` of the naive scan on the expanded features, for
+    every way of splitting `n = 6` into factors, gates at the extremes, resets anywhere."""
+    case = data.draw(cases(Flavor("arelit", "paper", METHODS)))
+    E, M = data.draw(st.sampled_from([(2, 3), (3, 2), (1, 6), (6, 1)]))
+    L = data.draw(st.sampled_from([1, 3, chunk_for(case.T)]))
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**31)))
+    gate = data.draw(st.sampled_from(["uniform", "low", "high"]))
+
+    def gates(width):
+        if gate == "uniform":
+            x = rng.uniform(size=(case.T, width))
+        else:
+            x = np.full((case.T, width), 1e-6 if gate == "low" else 1 - 1e-6)
+        return jnp.asarray(x, jnp.float32)
+
+    def pos(width):
+        return jnp.asarray(np.abs(rng.normal(size=(case.T, width))), jnp.float32)
+
+    V, K, s, tick = case.state
+    inputs = (pos(E), pos(M), pos(E), pos(M), jnp.asarray(case.v), jnp.asarray(case.beta))
+    inputs += (gates(E), gates(M), jnp.asarray(V), jnp.asarray(K), jnp.asarray(s))
+    cot = (
+        jnp.asarray(rng.normal(size=case.v.shape), jnp.float32),
+        tuple(jnp.asarray(rng.normal(size=np.shape(x)), jnp.float32) for x in (V, K, s)),
+    )
+    kw = dict(r=case.r, oscillator="paper", L=L)
+    resets, tick = jnp.asarray(case.resets), jnp.int32(tick)
+    (out_a, fin_a), grads_a = _outer_vjp("a", inputs, resets, tick, cot, **kw)
+    (out_b, fin_b), grads_b = _outer_vjp("b", inputs, resets, tick, cot, **kw)
+    _close(out_a, out_b, "out")
+    for name, x, y in zip(("v_tilde", "k_tilde", "s"), fin_a, fin_b, strict=True):
+        _close(x, y, f"final {name}")
+    names = ("q.p", "q.x", "k.p", "k.x", "v", "beta", "gamma.p", "gamma.x", "V0", "K0", "s0")
+    for name, x, y in zip(names, grads_a, grads_b, strict=True):
+        _close(x, y, f"cotangent of {name}")
 
 
 def test_oscillator_features_get_their_cotangent():
@@ -137,3 +215,17 @@ def test_bad_shapes_are_named():
         arelit_loop(q, d3[:3], q, d3, q, jnp.zeros((4, 2, 1)), carry, c=1.0, eps=EPS, chunk_size=2)
     with pytest.raises(ValueError, match="chunk_size"):
         arelit_loop(q, d3, q, d3, q, jnp.zeros((4, 2, 1)), carry, c=1.0, eps=EPS, chunk_size=0)
+
+
+def test_outer_factor_widths_are_checked():
+    T, H, d, n = 4, 2, 3, 6
+    z = lambda w: jnp.zeros((T, H, w))  # noqa: E731
+    carry = (jnp.zeros((H, 1, d)), jnp.zeros((H, 1, n)), jnp.zeros((H, n)))
+    good = Outer(z(2), z(3))
+    kw = dict(c=1.0, eps=EPS, chunk_size=2)
+    with pytest.raises(ValueError, match="^gamma: its factors' widths 2 x 2"):
+        arelit_loop_outer(good, z(d), Outer(z(2), z(2)), z(1), z(d), good, z(1), carry, **kw)
+    with pytest.raises(ValueError, match="^keep must have shape"):
+        arelit_loop_outer(good, z(d), good, z(2), z(d), good, z(1), carry, **kw)
+    with pytest.raises(ValueError, match="^w.x must have shape"):
+        arelit_loop_outer(good, z(d), good, z(1), z(d), Outer(z(2), z(3)[:3]), z(1), carry, **kw)

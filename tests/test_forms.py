@@ -143,7 +143,9 @@ def test_kernel_features(name, seed, scale):
     """Every kernel maps raw `x: [..., d]` (and `p: [..., eta]`) to finite, non-negative
     features of width `feature_dim(d, eta)` (non-negative so `s·q ≥ 0` in the readout);
     kernels with a written-down definition (elu+1, relu, dpfp = `r_i r_{i+j}` of
-    `r = [relu(x), relu(-x)]`, p-major `vec(p ⊗ x)` outer products) match it."""
+    `r = [relu(x), relu(-x)]`, p-major `vec(p ⊗ x)` outer products) match it; and
+    `outer_factors` (AReLiT's training loop takes features as a pair) multiplies back to
+    the features: `vec(left ⊗ right)`, formed here with `np.einsum`."""
     kern = KERNELS[name]
     rng = np.random.default_rng(seed)
     for d, eta in ((3, 2), (4, 3), (1, 1)):
@@ -156,6 +158,13 @@ def test_kernel_features(name, seed, scale):
         if name in O.KERNEL_ORACLES:
             want = O.KERNEL_ORACLES[name](O.f64(x), None if p is None else O.f64(p), n)
             np.testing.assert_allclose(out, want, rtol=2e-6, atol=1e-6, err_msg=name)
+        left, right = (np.asarray(z) for z in kern.outer_factors(x, p))
+        assert left.shape[:-1] == right.shape[:-1] == (2, 5)
+        assert left.shape[-1] * right.shape[-1] == n
+        if kern.factors is not None:
+            assert left.shape[-1] == eta
+        prod = np.einsum("...i,...j->...ij", left, right).reshape(2, 5, n)
+        np.testing.assert_allclose(prod, out, rtol=2e-6, atol=1e-6, err_msg=f"{name} factors")
 
 
 # ------------------------------------------------------------------------------------

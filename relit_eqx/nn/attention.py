@@ -26,7 +26,7 @@ from .._validation import check_positive
 from ..functional import METHODS, AReLiTState, ReLiTState, oscillators
 from ..functional import arelit as arelit_fn
 from ..functional import relit as relit_fn
-from ..functional.adjoint import arelit_loop
+from ..functional.adjoint import Outer, arelit_loop_outer
 from ..functional.naive import arelit_step, relit_step
 from ..functional.state import arelit_state_floats, relit_state_floats
 from ..kernels import get_kernel
@@ -89,12 +89,16 @@ class _LinearAttention(SequenceMixer):
         """Per-head `(φ(q), φ(k), v, β, γ)`, each with a head axis before the last axis."""
         return self._features_of(self.proj(x))
 
+    def _split(self, h: Float[Array, "... width"]) -> list[Array]:
+        """The fused projection `h` per head: `k, q, v, β, γ` logits and `p1, p2, p3`."""
+        h = h.reshape(*h.shape[:-1], self.n_heads, -1)
+        bounds = list(itertools.accumulate(self._widths()))[:-1]
+        return jnp.split(h, bounds, axis=-1)
+
     def _features_of(self, h: Float[Array, "... width"]) -> tuple[Array, ...]:
         """`_features` from the fused projection `h` (the output of `self.proj`)."""
         kern = get_kernel(self.kernel)
-        h = h.reshape(*h.shape[:-1], self.n_heads, -1)
-        bounds = list(itertools.accumulate(self._widths()))[:-1]
-        k, q, v, b, g, p1, p2, p3 = jnp.split(h, bounds, axis=-1)
+        k, q, v, b, g, p1, p2, p3 = self._split(h)
         if kern.uses_p:
             fk, fq = kern(k, p1), kern(q, p2)
             gamma = jax.nn.sigmoid(p3)[..., :, None] * jax.nn.sigmoid(g)[..., None, :]
@@ -322,18 +326,35 @@ class AReLiTAttention(_LinearAttention):
     def _scan(
         self, xs: Float[Array, "T d_model"], resets: Bool[Array, " T"], state: AReLiTState
     ) -> tuple[Float[Array, "T d_model"], AReLiTState]:
-        """The training form `method="scan"`: `functional.adjoint.arelit_loop`, the step
-        loop with a hand-written backward pass, on the gated rule's factors formed for all
-        steps before the loop (resets folded in as zero decays). The factors are recomputed
-        from the projection in the backward pass (cheaper on the CPU than keeping five
-        `n`-wide arrays per layer)."""
+        """The training form `method="scan"`: `functional.adjoint.arelit_loop_outer`, the
+        step loop with a hand-written backward pass, on the gated rule's factors formed for
+        all steps before the loop (resets as zero decays). The features `φ(q)`, `φ(k)` and
+        the gate `γ` enter as their outer-product factors (`Kernel.outer_factors`), so no
+        `n`-wide array is formed outside the loop; the factors are recomputed from the
+        projection in the backward pass."""
+        kern = get_kernel(self.kernel)
+        rule = get_rule("gated")
 
-        @jax.checkpoint  # the backward pass keeps the projection, not the n-wide arrays
+        @jax.checkpoint  # the backward pass keeps the projection, not the factors
         def factors(h):
-            fq, fk, v, b, g = self._features_of(h)  # [T, H, .]
-            return fq, *get_rule("gated").factors(fk, v, b, g).with_resets(resets)
+            k, q, v, b, g, p1, p2, p3 = self._split(h)  # [T, H, .]
+            fq = Outer(*kern.outer_factors(q, p2 if kern.uses_p else None))
+            fk = Outer(*kern.outer_factors(k, p1 if kern.uses_p else None))
+            one = jnp.ones((*g.shape[:-1], 1), g.dtype)
+            gamma = Outer(jax.nn.sigmoid(p3) if kern.uses_p else one, jax.nn.sigmoid(g))
+            beta = jax.nn.sigmoid(b)
+            if fk.p.shape[-1] == gamma.p.shape[-1]:  # γ ⊙ φ(k) is again an outer product
+                fac = rule.factors(fk.x, v, beta, gamma.x)
+                w = Outer(gamma.p * fk.p, fac.w)
+            else:
+                fac = rule.factors(fk.full(), v, beta, gamma.full())
+                w = Outer(one, fac.w)
+            keep = (~resets)[:, None, None].astype(h.dtype)  # [T, 1, 1]
+            a = keep * fac.a
+            keep = jnp.broadcast_to(keep, one.shape)
+            return fq, a, gamma, keep, fac.u, w
 
-        fq, a, g, u, w = factors(self.proj(xs))
+        fq, a, gamma, keep, u, w = factors(self.proj(xs))
 
         def counters(tick0):
             return oscillators.counter_features(
@@ -341,8 +362,8 @@ class AReLiTAttention(_LinearAttention):
             )
 
         tau, f = jax.vmap(counters, out_axes=1)(state.tick)  # [T, H], [T, H, R]
-        out, (V, K, s) = arelit_loop(
-            fq, a, g, u, w, f, (state.v_tilde, state.k_tilde, state.s),
+        out, (V, K, s) = arelit_loop_outer(
+            fq, a, gamma, keep, u, w, f, (state.v_tilde, state.k_tilde, state.s),
             c=oscillators.normaliser(self.r, self.oscillator), eps=self.eps,
             chunk_size=self.chunk_size,
         )  # fmt: skip
