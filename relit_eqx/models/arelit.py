@@ -36,7 +36,7 @@ class AReLiT(StackedModel):
       for fewer than `r` steps since a reset, convergent in `r`).
     - `kernel`: feature map, a name in `relit_eqx.kernels.KERNELS`.
     - `method`: evaluation form of the training pass: `"scan"` (the recurrence in a loop
-      with a hand-written backward pass, `functional.adjoint.arelit_loop`; the fastest
+      with a hand-written backward pass, `functional.adjoint.arelit_loop_outer`; the fastest
       measured on CPU), `"associative"` or `"chunked"` (all equal to round-off; `step` is
       always the recurrence). On a GPU the parallel forms can be faster (the Performance
       page).

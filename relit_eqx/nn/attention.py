@@ -245,8 +245,9 @@ class AReLiTAttention(_LinearAttention):
     **Arguments:** as `ReLiTAttention` (without `update_rule`), plus `r` and `oscillator`
     (`"paper"` or `"fourier"`).
 
-    `method="scan"` runs `relit_eqx.functional.adjoint.arelit_loop` on the features of all
-    steps: the recurrence in a loop with a hand-written backward pass (reverse mode only).
+    `method="scan"` runs `relit_eqx.functional.adjoint.arelit_loop_outer` on the factors of
+    all steps: the recurrence in a loop with a hand-written backward pass (reverse mode
+    only), the outer-product features held as their two factors.
 
     State: `AReLiTState(v_tilde [H, R, d], k_tilde [H, R, n], s [H, n], tick [H])`.
     """
