@@ -3,8 +3,9 @@ states and parameter gradients).
 
 ReLiT's `method="scan"` runs the layer's own `step` in a rematerialised loop (features
 formed inside the loop) and AReLiT's runs `functional.adjoint.arelit_loop` (a hand-written
-backward pass), while `"associative"` and `"chunked"` call the functional core on features
-formed for the whole sequence: independent code paths that must agree. Lengths
+backward pass; with `factored=True`, `arelit_loop_outer` on the features' factors), while
+`"associative"` and `"chunked"` call the functional core on features formed for the whole
+sequence: independent code paths that must agree. Lengths
 are not multiples of the chunk size, there are resets mid-chunk, and the starting state
 is not zero.
 """
@@ -30,8 +31,9 @@ MODELS = ("relit", "arelit")
 pytestmark = pytest.mark.usefixtures("quick_compiles")
 
 
-def _build(name: str, method: str):
-    return get_model(name)(D_IN, key=jr.PRNGKey(0), **(small_kwargs(name) | {"method": method}))
+def _build(name: str, method: str, **extra):
+    kwargs = small_kwargs(name) | {"method": method} | extra
+    return get_model(name)(D_IN, key=jr.PRNGKey(0), **kwargs)
 
 
 @eqx.filter_jit
@@ -55,8 +57,11 @@ def test_methods_agree(name):
     xs = jr.normal(k1, (T, D_IN))
     prefix = jr.normal(k2, (5, D_IN))
     results = {m: _run(_build(name, m), xs, jnp.asarray(RESETS), prefix) for m in METHODS}
+    if name == "arelit":
+        factored = _build(name, "scan", factored=True)
+        results["scan factored"] = _run(factored, xs, jnp.asarray(RESETS), prefix)
     ref = results["associative"]
-    for method in ("scan", "chunked"):
+    for method in [m for m in results if m != "associative"]:
         got = results[method]
         for a, b in zip(
             jax.tree_util.tree_leaves(ref), jax.tree_util.tree_leaves(got), strict=True

@@ -36,12 +36,15 @@ class AReLiT(StackedModel):
       for fewer than `r` steps since a reset, convergent in `r`).
     - `kernel`: feature map, a name in `relit_eqx.kernels.KERNELS`.
     - `method`: evaluation form of the training pass: `"scan"` (the recurrence in a loop
-      with a hand-written backward pass, `functional.adjoint.arelit_loop_outer`; the fastest
+      with a hand-written backward pass, `functional.adjoint.arelit_loop`; the fastest
       measured on CPU), `"associative"` or `"chunked"` (all equal to round-off; `step` is
       always the recurrence). On a GPU the parallel forms can be faster (the Performance
       page).
     - `chunk_size`: steps between the carries kept for the backward pass (scan) or per
       chunk (chunked).
+    - `factored`: scan only: give the loop the outer-product features as their two
+      factors (`functional.adjoint.arelit_loop_outer`); faster on one CPU core, slower on
+      two (the Performance page). Off by default.
     - `key`: a `jax.random.PRNGKey` for the initialisation.
 
     State per layer: `AReLiTState(v_tilde [H, r, d_head], k_tilde [H, r, n], s [H, n],
@@ -67,6 +70,7 @@ class AReLiT(StackedModel):
         kernel: str = "pp_relu",
         method: str = "scan",
         chunk_size: int = 16,
+        factored: bool = False,
         key: PRNGKeyArray,
     ):
         check_positive(d_in=d_in, d_model=d_model, n_layers=n_layers, d_ffn=d_ffn)
@@ -82,6 +86,7 @@ class AReLiT(StackedModel):
                 kernel=kernel,
                 method=method,
                 chunk_size=chunk_size,
+                factored=factored,
                 key=k,
             )  # fmt: skip
             for k in k_mix
