@@ -13,14 +13,19 @@ GTrXL memory 128, input 16. Two measurements, timed together (interleaved median
 after warm-up, `relit_eqx.bench.timing`):
 
 - training: `grad` of the summed outputs w.r.t. the weights, T = 128, batch 16;
-- per-step inference: one step (T = 1) with a carried state, batch 1 and 64.
+- per-step inference: one step (T = 1) with a carried state, batch 1 and 64, timed two
+  ways: interleaved with the other models' steps (each call starts with the caches
+  holding another model's weights), and back to back (`warm`: a model's calls in a row,
+  as in a rollout, where its weights stay in the caches).
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib.util
+import statistics
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -87,6 +92,25 @@ def authors_models(repo: Path) -> dict[str, tuple[Any, Any]]:
     }
 
 
+def time_back_to_back(
+    fns: dict[str, tuple[Any, Any]], *, calls: int = 101, rounds: int = 3
+) -> dict[str, float]:
+    """Median seconds per call of each `fn(*args)`, its calls in a row (after warm-up);
+    `rounds` passes over the candidates, in rotated order, pooled."""
+    times: dict[str, list[float]] = {name: [] for name in fns}
+    names = list(fns)
+    for r in range(rounds):
+        for name in names[r % len(names) :] + names[: r % len(names)]:
+            fn, args = fns[name]
+            for _ in range(5):
+                jax.block_until_ready(fn(*args))
+            for _ in range(calls):
+                t0 = time.perf_counter()
+                jax.block_until_ready(fn(*args))
+                times[name].append(time.perf_counter() - t0)
+    return {name: statistics.median(ts) for name, ts in times.items()}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--authors-repo", type=Path, required=True, help="a checkout")
@@ -141,6 +165,8 @@ def main() -> None:
             cands[label] = (step, (leaves, x1[0], r1[0], state))
         for label, t in time_interleaved(cands, repeats=args.repeats * 3, warmup=2).items():
             rows.append({"what": f"step B={b}", "model": label, "ms": t.median * 1e3})
+        for label, seconds in time_back_to_back(cands).items():
+            rows.append({"what": f"step B={b} warm", "model": label, "ms": seconds * 1e3})
 
     for r in rows:
         side = r["model"].split()[0]
