@@ -199,3 +199,9 @@ def test_gate_and_block_invalid_arguments():
         EncoderBlock(mixer, 4, 0, key=KEY)
     with pytest.raises(TypeError, match="mixer"):
         EncoderBlock(eqx.filter_eval_shape(GRUGate, 4, key=KEY), 4, 4, key=KEY)
+
+
+def test_arelit_factored_needs_the_scan_form():
+    kwargs = small_kwargs("arelit") | {"method": "chunked", "factored": True}
+    with pytest.raises(ValueError, match="factored=True chooses the loop of method='scan'"):
+        get_model("arelit")(D_IN, key=KEY, **kwargs)

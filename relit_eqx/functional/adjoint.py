@@ -110,7 +110,8 @@ def arelit_loop_outer(
     and the input `w` are `Outer` pairs whose widths multiply to `n` (each pair may split
     `n` differently; `Outer(ones [T, H, 1], x)` holds any `x` of width `n`), and the decay
     is `g = keep ⊙ (1 − γ)` with `keep [T, H, 1]` (zero at a reset; the decay `a` already
-    carries it). Returns the same as `arelit_loop`, and the cotangents of the factors.
+    carries it). Returns what `arelit_loop` returns; reverse mode gives the factors'
+    cotangents.
     """
     xs = {
         "q.p": q.p, "q.x": q.x, "a": a, "gamma.p": gamma.p, "gamma.x": gamma.x,

@@ -250,7 +250,7 @@ class AReLiTAttention(_LinearAttention):
     factors of all steps: the recurrence in a loop with a hand-written backward pass
     (reverse mode only). With `factored=True` it runs `arelit_loop_outer` instead, on the
     outer-product features held as their two factors: less memory traffic outside the
-    loop, more work inside it (measured: 11% faster on one CPU core, 4% slower on two; the
+    loop, more work inside it (measured: 11% faster on one CPU core, 4–7% slower on two; the
     Performance page).
 
     State: `AReLiTState(v_tilde [H, R, d], k_tilde [H, R, n], s [H, n], tick [H])`.
@@ -280,6 +280,10 @@ class AReLiTAttention(_LinearAttention):
         self.kernel, self.method, self.chunk_size, self.eps = kernel, method, chunk_size, eps
         self.r, self.oscillator, self.factored = r, oscillator, bool(factored)
         self._check(method, chunk_size, eps)
+        if self.factored and method != "scan":
+            raise ValueError(
+                f"factored=True chooses the loop of method='scan'; got method={method!r}"
+            )
         oscillators.check_oscillator(r, oscillator)
         self.proj, self.out = self._init_layers(key)
 
