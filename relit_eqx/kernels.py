@@ -26,7 +26,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float
 
-__all__ = ["Kernel", "KERNELS", "register_kernel", "get_kernel"]
+__all__ = ["Kernel", "KERNELS", "register_kernel", "get_kernel", "vec_outer"]
 
 
 class Kernel(eqx.Module):
@@ -79,12 +79,9 @@ class Kernel(eqx.Module):
         """The features as a pair `(left, right)` with `self(x, p) = vec(left ⊗ right)`:
         the kernel's own `factors` if it has them, else `(ones [..., 1], self(x, p))`.
         AReLiT's training loop takes features in this form (`arelit_loop_outer`)."""
-        if self.factors is None:
+        if self.factors is None or p is None:  # (a map with factors raises here without p)
             full = self(x, p)
             return jnp.ones((*full.shape[:-1], 1), full.dtype), full
-        self(x, p)  # the argument checks
-        if p is None:  # pragma: no cover - a map with factors uses p (checked above)
-            raise ValueError(f"kernel {self.name!r} needs the projection p")
         return self.factors(x, p)
 
 
@@ -136,9 +133,26 @@ def _elu1(x: Array) -> Array:
     return jax.nn.elu(x) + 1.0
 
 
-def _outer(p: Array, x: Array) -> Array:
+def vec_outer(p: Float[Array, "... e"], x: Float[Array, "... m"]) -> Float[Array, "... n"]:
+    """`vec(p ⊗ x)` over any leading axes, p-major: feature `i_p·m + i_x` is
+    `p[i_p]·x[i_x]`, the layout of the outer-product kernels (`n = e·m`)."""
     out = p[..., :, None] * x[..., None, :]
     return out.reshape(*out.shape[:-2], -1)
+
+
+def _pp_relu(x: Array, p: Array) -> tuple[Array, Array]:
+    return jax.nn.relu(p), jax.nn.relu(x)
+
+
+def _pp_elu1(x: Array, p: Array) -> tuple[Array, Array]:
+    return _elu1(p), _elu1(x)
+
+
+def _of_factors(
+    factors: Callable[[Array, Array], tuple[Array, Array]],
+) -> Callable[[Array, Array | None, int], Array]:
+    """The feature map `vec(left ⊗ right)` of an outer-product map's `factors`."""
+    return lambda x, p, eta: vec_outer(*factors(x, p))  # type: ignore[arg-type]
 
 
 def _dpfp(x: Array, p: Array | None, eta: int) -> Array:
@@ -151,16 +165,8 @@ register_kernel("elu+1", lambda x, p, eta: _elu1(x), lambda d, eta: d)
 register_kernel("relu", lambda x, p, eta: jax.nn.relu(x), lambda d, eta: d)
 register_kernel("dpfp", _dpfp, lambda d, eta: 2 * d)
 register_kernel(
-    "pp_relu",
-    lambda x, p, eta: _outer(jax.nn.relu(p), jax.nn.relu(x)),  # type: ignore[arg-type]
-    lambda d, eta: eta * d,
-    uses_p=True,
-    factors=lambda x, p: (jax.nn.relu(p), jax.nn.relu(x)),
+    "pp_relu", _of_factors(_pp_relu), lambda d, eta: eta * d, uses_p=True, factors=_pp_relu
 )
 register_kernel(
-    "pp_elu+1",
-    lambda x, p, eta: _outer(_elu1(p), _elu1(x)),  # type: ignore[arg-type]
-    lambda d, eta: eta * d,
-    uses_p=True,
-    factors=lambda x, p: (_elu1(p), _elu1(x)),
+    "pp_elu+1", _of_factors(_pp_elu1), lambda d, eta: eta * d, uses_p=True, factors=_pp_elu1
 )

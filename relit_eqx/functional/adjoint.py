@@ -43,6 +43,8 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float
 
+from ..kernels import vec_outer
+
 __all__ = ["arelit_loop", "arelit_loop_outer", "Outer"]
 
 Carry = tuple[Array, Array, Array]  # (ṽ [H, R, d], k̃ [H, R, n], s [H, n])
@@ -58,8 +60,7 @@ class Outer(NamedTuple):
 
     def full(self) -> Array:
         """The features `[T, H, E·M]`."""
-        out = self.p[..., :, None] * self.x[..., None, :]
-        return out.reshape(*out.shape[:-2], -1)
+        return vec_outer(self.p, self.x)
 
 
 def arelit_loop(
@@ -149,12 +150,8 @@ def _identity(x: tuple[Array, ...]) -> tuple[Array, ...]:
 
 def _expand_outer(x: tuple[Array, ...]) -> tuple[Array, ...]:
     """The step's `(q, a, g, u, w, f)` of one head from `arelit_loop_outer`'s factors."""
-
-    def vec(p: Array, x: Array) -> Array:
-        return (p[:, None] * x[None, :]).reshape(-1)
-
     qp, qx, a, gp, gx, keep, u, wp, wx, f = x
-    return vec(qp, qx), a, keep * (1 - vec(gp, gx)), u, vec(wp, wx), f
+    return vec_outer(qp, qx), a, keep * (1 - vec_outer(gp, gx)), u, vec_outer(wp, wx), f
 
 
 def _update(carry: Carry, x: tuple[Array, ...]) -> Carry:

@@ -100,13 +100,17 @@ class _LinearAttention(SequenceMixer):
         """`_features` from the fused projection `h` (the output of `self.proj`)."""
         kern = get_kernel(self.kernel)
         k, q, v, b, g, p1, p2, p3 = self._split(h)
-        if kern.uses_p:
-            fk, fq = kern(k, p1), kern(q, p2)
-            gamma = jax.nn.sigmoid(p3)[..., :, None] * jax.nn.sigmoid(g)[..., None, :]
-            gamma = gamma.reshape(*gamma.shape[:-2], -1)
-        else:
-            fk, fq, gamma = kern(k), kern(q), jax.nn.sigmoid(g)
-        return fq, fk, v, jax.nn.sigmoid(b), gamma
+        pk, pq = (p1, p2) if kern.uses_p else (None, None)
+        gamma = self._gamma(g, p3).full()
+        return kern(q, pq), kern(k, pk), v, jax.nn.sigmoid(b), gamma
+
+    def _gamma(self, g: Array, p3: Array) -> Outer:
+        """The key gate as its factors: `γ = vec(σ(p3) ⊗ σ(g))` for the outer-product
+        kernels (`[..., eta]`, `[..., d]`), else `γ = σ(g)` (`[..., 1]` ones, `[..., n]`)."""
+        g = jax.nn.sigmoid(g)
+        if get_kernel(self.kernel).uses_p:
+            return Outer(jax.nn.sigmoid(p3), g)
+        return Outer(jnp.ones((*g.shape[:-1], 1), g.dtype), g)
 
     def _merge(self, heads: Float[Array, "... H d"]) -> Float[Array, "... d_model"]:
         merged = heads.reshape(*heads.shape[:-2], self.n_heads * self.d_head)
@@ -375,10 +379,10 @@ class AReLiTAttention(_LinearAttention):
         `w = γ⊙φ(k)` as `Outer` pairs (`[T, H, E]`, `[T, H, M]`)."""
         kern = get_kernel(self.kernel)
         k, q, v, b, g, p1, p2, p3 = self._split(h)  # [T, H, .]
-        fq = Outer(*kern.outer_factors(q, p2 if kern.uses_p else None))
-        fk = Outer(*kern.outer_factors(k, p1 if kern.uses_p else None))
-        one = jnp.ones((*g.shape[:-1], 1), g.dtype)
-        gamma = Outer(jax.nn.sigmoid(p3) if kern.uses_p else one, jax.nn.sigmoid(g))
+        pk, pq = (p1, p2) if kern.uses_p else (None, None)
+        fq, fk = Outer(*kern.outer_factors(q, pq)), Outer(*kern.outer_factors(k, pk))
+        gamma = self._gamma(g, p3)
+        one = jnp.ones_like(gamma.x[..., :1])
         beta = jax.nn.sigmoid(b)
         rule = get_rule("gated")
         if fk.p.shape[-1] == gamma.p.shape[-1]:  # γ ⊙ φ(k) is again an outer product
