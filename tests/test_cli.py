@@ -93,17 +93,42 @@ def test_preset_models_build(name):
 
 def test_paper_a2c():
     from relit_eqx.rl import paper_a2c
+    from relit_eqx.rl.config import ConfigError
 
     a = paper_a2c()
     assert (a.num_envs, a.num_steps, a.update_epochs, a.num_minibatches) == (8, 256, 1, 1)
-    assert (a.lr, a.ent_coef, a.max_grad_norm, a.gamma, a.gae_lambda) == (
+    assert (a.lr, a.ent_coef, a.max_grad_norm, a.gamma, a.gae_lambda, a.vf_coef) == (
         1e-4,
         1e-3,
         0.5,
         0.99,
         0.95,
+        1.0,
     )
     assert paper_a2c(lr=3e-4).lr == 3e-4
+    # The authors' config/tmaze/*.yaml: learning_rate and entropy_coef per model.
+    assert (paper_a2c("gru").lr, paper_a2c("gru").ent_coef) == (5e-4, 1e-2)
+    assert (paper_a2c("gtrxl").lr, paper_a2c("gtrxl").ent_coef) == (5e-4, 1e-2)
+    assert (paper_a2c("lstm").lr, paper_a2c("lstm").ent_coef) == (1e-4, 1e-3)
+    assert paper_a2c("gru", lr=1e-3).lr == 1e-3
+    with pytest.raises(ConfigError, match="no paper settings for model 'mlp'"):
+        paper_a2c("mlp")
+
+
+def test_sweep_cells_use_the_authors_settings_per_model():
+    from relit_eqx.rl.sweep import Cell, cell_config
+
+    gru = cell_config(Cell("gru", 120, 0))
+    assert gru.model.kwargs["d_model"] == 680 and gru.algo.lr == 5e-4
+    assert cell_config(Cell("lstm", 120, 0)).model.kwargs["d_model"] == 600
+    arelit = cell_config(Cell("arelit", 120, 0))
+    assert arelit.model.kwargs["d_model"] == 128 and arelit.algo.vf_coef == 1.0
+    # The earlier sweep's settings stay reproducible.
+    old = cell_config(Cell("gru", 120, 0), algo="a2c-uniform")
+    assert old.model.kwargs["d_model"] == 128
+    assert (old.algo.lr, old.algo.ent_coef, old.algo.vf_coef) == (1e-4, 1e-3, 0.5)
+    # Explicit overrides win over the per-model widths.
+    assert cell_config(Cell("gru", 4, 0), model_kwargs={"d_model": 8}).model.kwargs["d_model"] == 8
 
 
 def test_metrics_rows_past_the_checkpoint_are_dropped_on_resume(tmp_path):

@@ -34,8 +34,9 @@ def run(
 
     - `algo="ppo"`: the `tmaze-<model>` preset (16 envs × 64 steps, 4 epochs × 4
       minibatches), at its corridor length unless `corridor_length` is given.
-    - `algo="a2c"`: the paper's A2C (8 envs × 256 steps, one gradient step), at
-      `corridor_length` (default 120).
+    - `algo="a2c"`: the sweep's A2C cell (`rl.sweep.cell_config`: 8 envs × 256 steps,
+      one gradient step, the authors' per-model settings with GRU and LSTM at widths 680
+      and 600), at `corridor_length` (default 120).
 
     `overrides` replaces constructor arguments of every model (tiny sizes for smoke tests).
     """

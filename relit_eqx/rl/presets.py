@@ -4,8 +4,9 @@ Every `tmaze-*` preset trains one memory model at the paper's size on a short T-
 with the same PPO settings, so that runs are comparable. Models are named, not built:
 a preset loads even when its model's module does not exist yet.
 
-`paper_a2c()` is the paper's T-Maze algorithm (A2C: 8 envs × 256 steps, lr 1e-4,
-entropy 1e-3, gradient clip 0.5, γ 0.99, λ 0.95) as a configuration of the PPO loop, and
+`paper_a2c(model)` is the paper's T-Maze algorithm (A2C: 8 envs × 256 steps, gradient
+clip 0.5, γ 0.99, λ 0.95, and the model's step size and entropy weight from the authors'
+configuration, `PAPER_TMAZE_ALGO`) as a configuration of the PPO loop, and
 `paper_agent()` the authors' heads (128 tanh units, output gains √2).
 
 `craftax-arelit` and `mysterypath-arelit` are the authors' settings for Craftax-Classic
@@ -31,6 +32,8 @@ __all__ = [
     "paper_a2c",
     "paper_agent",
     "MODEL_SIZES",
+    "PAPER_TMAZE_ALGO",
+    "PAPER_TMAZE_SIZES",
 ]
 
 _TRANSFORMER = {"d_model": 128, "n_layers": 4, "n_heads": 4, "d_head": 64, "d_ffn": 128, "eta": 4}
@@ -45,10 +48,37 @@ MODEL_SIZES: dict[str, dict[str, Any]] = {
 }
 
 
-def paper_a2c(**overrides: Any) -> AlgoConfig:
+#: The authors' T-Maze settings that differ between models (their
+#: `config/tmaze/<model>.yaml`): the A2C step size and entropy weight.
+PAPER_TMAZE_ALGO: dict[str, dict[str, float]] = {
+    "arelit": {"lr": 1e-4, "ent_coef": 1e-3},
+    "relit": {"lr": 1e-4, "ent_coef": 1e-3},
+    "gtrxl": {"lr": 5e-4, "ent_coef": 1e-2},
+    "gru": {"lr": 5e-4, "ent_coef": 1e-2},
+    "lstm": {"lr": 1e-4, "ent_coef": 1e-3},
+}
+#: The authors' T-Maze widths of the recurrent baselines (one layer each), which replace
+#: `MODEL_SIZES` in the paper's A2C sweep; the transformers keep theirs.
+PAPER_TMAZE_SIZES: dict[str, dict[str, Any]] = {
+    "gru": {"d_model": 680, "n_layers": 1},
+    "lstm": {"d_model": 600, "n_layers": 1},
+}
+
+
+def paper_a2c(model: str | None = None, **overrides: Any) -> AlgoConfig:
     """The paper's T-Maze A2C: PPO with one epoch and one minibatch, so the ratio is 1
     at the only gradient step and neither clip has any effect; no advantage
-    normalisation, no learning-rate annealing."""
+    normalisation, no learning-rate annealing.
+
+    With `model` (a key of `PAPER_TMAZE_ALGO`), that model's step size and entropy
+    weight from the authors' configuration; without, AReLiT's (`lr` 1e-4, `ent_coef`
+    1e-3). `vf_coef=1` reproduces the authors' loss `0.5 mean((G - V)^2)` (our value loss
+    carries its own ½).
+    """
+    if model is not None and model not in PAPER_TMAZE_ALGO:
+        raise ConfigError(
+            f"paper_a2c: no paper settings for model {model!r}; known: {sorted(PAPER_TMAZE_ALGO)}"
+        )
     base = AlgoConfig(
         num_envs=8,
         num_steps=256,
@@ -60,13 +90,14 @@ def paper_a2c(**overrides: Any) -> AlgoConfig:
         gae_lambda=0.95,
         clip_eps=0.2,
         clip_value=True,
-        vf_coef=0.5,
+        vf_coef=1.0,
         ent_coef=1e-3,
         max_grad_norm=0.5,
         normalize_advantages=False,
         adam_eps=1e-8,  # optax.adam's default, which the authors' code keeps
     )
-    return dataclasses.replace(base, **overrides)
+    per_model = PAPER_TMAZE_ALGO[model] if model is not None else {}
+    return dataclasses.replace(base, **{**per_model, **overrides})
 
 
 def paper_agent(**overrides: Any) -> AgentConfig:

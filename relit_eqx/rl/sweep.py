@@ -40,9 +40,10 @@ from .config import (
     validate,
 )
 from .logging import nan_moving_average, read_metrics
-from .presets import MODEL_SIZES, get_preset, paper_a2c, paper_agent
+from .presets import MODEL_SIZES, PAPER_TMAZE_SIZES, get_preset, paper_a2c, paper_agent
 
 __all__ = [
+    "ALGOS",
     "MODELS",
     "LENGTHS",
     "CSV_COLUMNS",
@@ -86,13 +87,20 @@ class Cell:
         return f"{self.model}-L{self.corridor_length}-s{self.seed}"
 
 
-def _model_kwargs(model: str, overrides: dict[str, Any]) -> dict[str, Any]:
-    """The paper's sizes of `model`, with the `overrides` its constructor takes."""
+#: `--algo` choices of the sweep.
+ALGOS = ("a2c", "a2c-uniform", "ppo")
+
+
+def _model_kwargs(model: str, overrides: dict[str, Any], algo: str = "ppo") -> dict[str, Any]:
+    """The sizes of `model` under `algo`, with the `overrides` its constructor takes."""
     from ..models import get_model
 
     load_models()
     params = inspect.signature(get_model(model)).parameters
-    return {**MODEL_SIZES[model], **{k: v for k, v in overrides.items() if k in params}}
+    sizes = dict(MODEL_SIZES[model])
+    if algo == "a2c":
+        sizes.update(PAPER_TMAZE_SIZES.get(model, {}))
+    return {**sizes, **{k: v for k, v in overrides.items() if k in params}}
 
 
 def cell_config(
@@ -105,27 +113,34 @@ def cell_config(
 ) -> TrainConfig:
     """The configuration of one cell.
 
-    - `algo="a2c"`: the paper's A2C ([`paper_a2c`][relit_eqx.rl.presets.paper_a2c])
-      and heads ([`paper_agent`][relit_eqx.rl.presets.paper_agent]), 10 updates per
-      chunk.
+    - `algo="a2c"`: the authors' T-Maze setup for the cell's model: their A2C with the
+      model's step size and entropy weight
+      ([`paper_a2c(model)`][relit_eqx.rl.presets.paper_a2c]), their heads
+      ([`paper_agent`][relit_eqx.rl.presets.paper_agent]), GRU and LSTM at their widths
+      (`PAPER_TMAZE_SIZES`: 680 and 600); 10 updates per chunk.
+    - `algo="a2c-uniform"`: the settings of this project's earlier sweep: AReLiT's A2C
+      settings for every model with `vf_coef=0.5` (half the authors' value-loss weight),
+      every model at `MODEL_SIZES`.
     - `algo="ppo"`: the `tmaze-<model>` preset's PPO and heads.
 
-    The model is at the paper's size (`MODEL_SIZES`), with `model_kwargs` overriding
-    the arguments its constructor takes.
+    Transformers are at the paper's size (`MODEL_SIZES`); `model_kwargs` overrides the
+    arguments a model's constructor takes.
     """
-    kwargs = _model_kwargs(cell.model, model_kwargs or {})
+    if algo not in ALGOS:
+        raise ConfigError(f"unknown algo {algo!r}; choices: {', '.join(ALGOS)}")
+    kwargs = _model_kwargs(cell.model, model_kwargs or {}, algo)
     env = EnvConfig(name="tmaze", corridor_length=cell.corridor_length)
-    if algo == "a2c":
+    if algo in ("a2c", "a2c-uniform"):
         cfg = TrainConfig(
             env=env,
             model=ModelConfig(name=cell.model, kwargs=kwargs),
             agent=paper_agent(),
-            algo=paper_a2c(),
+            algo=paper_a2c(cell.model) if algo == "a2c" else paper_a2c(vf_coef=0.5),
             total_steps=total_steps,
             seed=cell.seed,
             log_interval=10,
         )
-    elif algo == "ppo":
+    else:
         base = get_preset(f"tmaze-{cell.model}")
         cfg = dataclasses.replace(
             base,
@@ -134,8 +149,6 @@ def cell_config(
             total_steps=total_steps,
             seed=cell.seed,
         )
-    else:
-        raise ConfigError(f"unknown algo {algo!r}; choices: a2c, ppo")
     if log_interval is not None:
         cfg = dataclasses.replace(cfg, log_interval=log_interval)
     return cfg
@@ -371,9 +384,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--total-steps", type=int, default=5_000_000, help="env steps per run")
     p.add_argument(
         "--algo",
-        choices=("a2c", "ppo"),
+        choices=ALGOS,
         default="a2c",
-        help="a2c: the paper's A2C (paper_a2c); ppo: the tmaze-<model> preset's PPO",
+        help="a2c: the authors' A2C setup per model (paper_a2c(model), GRU/LSTM widths "
+        "680/600); a2c-uniform: the earlier sweep's (AReLiT's A2C settings and vf_coef 0.5 "
+        "for every model); ppo: the tmaze-<model> preset's PPO",
     )
     p.add_argument("--out", type=Path, default=Path("runs/sweep"), help="run directories")
     p.add_argument("--results", type=Path, default=None, help="CSV and figures (default --out)")
