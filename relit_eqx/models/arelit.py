@@ -91,7 +91,8 @@ class AReLiT(StackedModel):
             )  # fmt: skip
             for k in k_mix
         ]
-        self.stack = Stack(d_in, mixers, d_model=d_model, d_ffn=d_ffn, key=k_stack)
+        # The authors' initialisation (their AGaLiTe and GaLiTe code): orthogonal, gain √2.
+        self.stack = Stack(d_in, mixers, d_model=d_model, d_ffn=d_ffn, orthogonal=True, key=k_stack)
         self.d_in, self.d_model = d_in, d_model
 
 

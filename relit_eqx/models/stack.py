@@ -36,6 +36,7 @@ class Stack(eqx.Module):
         *,
         d_model: int,
         d_ffn: int,
+        orthogonal: bool = False,
         key: PRNGKeyArray,
     ):
         """**Arguments:**
@@ -44,6 +45,9 @@ class Stack(eqx.Module):
         - `mixers`: one mixer per layer, each acting on width `d_model`.
         - `d_model`: width of the residual stream.
         - `d_ffn`: hidden width of each block's feed-forward network.
+        - `orthogonal`: the authors' AGaLiTe initialisation: the embedding, gates and
+          feed-forward layers orthogonal with gain √2 and zero biases (else uniform in
+          `±1/√fan_in`, as `eqx.nn.Linear`).
         - `key`: a `jax.random.PRNGKey` for the initialisation.
         """
         check_positive(d_in=d_in)
@@ -51,9 +55,10 @@ class Stack(eqx.Module):
         if len(mixers) == 0:
             raise ValueError("mixers must hold at least one mixer")
         k_embed, *k_blocks = jr.split(key, len(mixers) + 1)
-        self.embed = Dense(int(d_in), d_model, key=k_embed)
+        self.embed = (Dense.orthogonal if orthogonal else Dense)(int(d_in), d_model, key=k_embed)
         self.blocks = tuple(
-            EncoderBlock(m, d_model, d_ffn, key=k) for m, k in zip(mixers, k_blocks, strict=True)
+            EncoderBlock(m, d_model, d_ffn, orthogonal=orthogonal, key=k)
+            for m, k in zip(mixers, k_blocks, strict=True)
         )
         self.d_in = int(d_in)
         self.d_model = self.blocks[0].d_model

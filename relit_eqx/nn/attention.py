@@ -64,13 +64,24 @@ class _LinearAttention(SequenceMixer):
         ps = (e, e, e) if uses_p else (0, 0, 0)
         return (d, d, d, d, gate, *ps)  # k, q, v, beta, gamma, p1, p2, p3
 
-    def _init_layers(self, key: PRNGKeyArray) -> tuple[Dense, Dense]:
+    def _init_layers(self, key: PRNGKeyArray, *, separate_p: bool = False) -> tuple[Dense, Dense]:
+        """The fused projection and `W_o`, orthogonal with gain √2, zero biases. With
+        `separate_p` (AReLiT, as the authors' AGaLiTe code), `[k q v β γ]` of all heads and
+        `[p1 p2 p3]` of all heads are two separately initialised layers (so the narrow `p`
+        block keeps the scale of a layer of its own width), interleaved per head into the
+        fused layout; otherwise one orthogonal matrix."""
         k1, k2 = jax.random.split(key)
-        width = self.n_heads * sum(self._widths())
-        return (
-            Dense.orthogonal(self.d_model, width, key=k1),
-            Dense.orthogonal(self.n_heads * self.d_head, self.d_model, key=k2),
-        )
+        widths, H, D = self._widths(), self.n_heads, self.d_model
+        main, ps = sum(widths[:5]), sum(widths[5:])
+        proj = Dense.orthogonal(D, H * (main + ps), key=k1)
+        if ps and separate_p:
+            w_main = Dense.orthogonal(D, H * main, key=k1).weight.reshape(D, H, main)
+            w_p = Dense.orthogonal(D, H * ps, key=jax.random.fold_in(k1, 1)).weight.reshape(
+                D, H, ps
+            )
+            weight = jnp.concatenate([w_main, w_p], axis=-1).reshape(D, H * (main + ps))
+            proj = eqx.tree_at(lambda m: m.weight, proj, weight)
+        return proj, Dense.orthogonal(H * self.d_head, D, key=k2)
 
     def _check(self, method: str, chunk_size: int, eps: float) -> None:
         check_positive(
@@ -289,7 +300,7 @@ class AReLiTAttention(_LinearAttention):
                 f"factored=True chooses the loop of method='scan'; got method={method!r}"
             )
         oscillators.check_oscillator(r, oscillator)
-        self.proj, self.out = self._init_layers(key)
+        self.proj, self.out = self._init_layers(key, separate_p=True)
 
     def init_state(self) -> AReLiTState:
         """Zero state: `v_tilde [H, R, d]`, `k_tilde [H, R, n]`, `s [H, n]`, `tick [H]`."""

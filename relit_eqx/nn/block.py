@@ -36,12 +36,23 @@ class EncoderBlock(eqx.Module):
     d_model: int = eqx.field(static=True)
     d_ffn: int = eqx.field(static=True)
 
-    def __init__(self, mixer: SequenceMixer, d_model: int, d_ffn: int, *, key: PRNGKeyArray):
+    def __init__(
+        self,
+        mixer: SequenceMixer,
+        d_model: int,
+        d_ffn: int,
+        *,
+        orthogonal: bool = False,
+        key: PRNGKeyArray,
+    ):
         """**Arguments:**
 
         - `mixer`: the attention slot, mapping `[T, d_model]` to `[T, d_model]`.
         - `d_model`: width of the residual stream.
         - `d_ffn`: hidden width of the position-wise feed-forward network.
+        - `orthogonal`: initialise the gates and the feed-forward layers orthogonally with
+          gain √2 and zero biases (the authors' AGaLiTe code) instead of uniformly in
+          `±1/√fan_in`.
         - `key`: a `jax.random.PRNGKey` for the initialisation.
         """
         if not isinstance(mixer, SequenceMixer):
@@ -51,11 +62,12 @@ class EncoderBlock(eqx.Module):
         k_gate1, k_dense1, k_dense2, k_gate2 = jr.split(key, 4)
         self.mixer = mixer
         self.norm1 = eqx.nn.LayerNorm(d_model)
-        self.gate1 = GRUGate(d_model, key=k_gate1)
+        dense = Dense.orthogonal if orthogonal else Dense
+        self.gate1 = GRUGate(d_model, orthogonal=orthogonal, key=k_gate1)
         self.norm2 = eqx.nn.LayerNorm(d_model)
-        self.dense1 = Dense(d_model, d_ffn, key=k_dense1)
-        self.dense2 = Dense(d_ffn, d_model, key=k_dense2)
-        self.gate2 = GRUGate(d_model, key=k_gate2)
+        self.dense1 = dense(d_model, d_ffn, key=k_dense1)
+        self.dense2 = dense(d_ffn, d_model, key=k_dense2)
+        self.gate2 = GRUGate(d_model, orthogonal=orthogonal, key=k_gate2)
         self.d_model = d_model
         self.d_ffn = d_ffn
 

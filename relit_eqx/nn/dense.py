@@ -61,6 +61,30 @@ class Dense(eqx.Module):
             layer = eqx.tree_at(lambda m: m.bias, layer, jnp.zeros((d_out,), jnp.float32))
         return layer
 
+    @classmethod
+    def orthogonal_blocks(
+        cls,
+        d_in: int,
+        widths: tuple[int, ...],
+        *,
+        key: PRNGKeyArray,
+        gain: float = math.sqrt(2),
+        use_bias: bool = True,
+    ) -> Dense:
+        """One layer whose output columns are the blocks `widths`, each initialised as
+        a separate orthogonal layer `Dense.orthogonal(d_in, w)` (zero bias): the weights
+        of several layers fused into one matrix product."""
+        keys = jax.random.split(key, len(widths))
+        parts = [
+            cls.orthogonal(d_in, w, key=k, gain=gain).weight
+            for w, k in zip(widths, keys, strict=True)
+        ]
+        layer = cls(d_in, sum(widths), use_bias=use_bias, key=key)
+        layer = eqx.tree_at(lambda m: m.weight, layer, jnp.concatenate(parts, axis=1))
+        if use_bias:
+            layer = eqx.tree_at(lambda m: m.bias, layer, jnp.zeros((sum(widths),), jnp.float32))
+        return layer
+
     @property
     def d_in(self) -> int:
         return self.weight.shape[0]

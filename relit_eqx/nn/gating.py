@@ -31,11 +31,15 @@ class GRUGate(eqx.Module):
     d_model: int = eqx.field(static=True)
     bias: float = eqx.field(static=True)
 
-    def __init__(self, d_model: int, *, bias: float = 2.0, key: PRNGKeyArray):
+    def __init__(
+        self, d_model: int, *, bias: float = 2.0, orthogonal: bool = False, key: PRNGKeyArray
+    ):
         """**Arguments:**
 
         - `d_model`: width of both `x` and `y`.
         - `bias`: the gate bias $b_g$ subtracted inside the update gate.
+        - `orthogonal`: initialise each of the six matrices orthogonally with gain √2 (the
+          authors' AGaLiTe code) instead of uniformly in `±1/√d_model`.
         - `key`: a `jax.random.PRNGKey` for the initialisation.
 
         The six matrices are held as three layers: `w = [W_r; W_z; W_g]` (one matmul
@@ -46,9 +50,14 @@ class GRUGate(eqx.Module):
         k_w, k_u, k_g = jr.split(key, 3)
         # Each gate's column block of the [d_model, k·d_model] weights has fan-in d_model,
         # so it is initialised as a separate d_model × d_model layer would be.
-        self.w = Dense(d_model, 3 * d_model, use_bias=False, key=k_w)
-        self.u = Dense(d_model, 2 * d_model, use_bias=False, key=k_u)
-        self.u_g = Dense(d_model, d_model, use_bias=False, key=k_g)
+        if orthogonal:
+            self.w = Dense.orthogonal_blocks(d_model, (d_model,) * 3, use_bias=False, key=k_w)
+            self.u = Dense.orthogonal_blocks(d_model, (d_model,) * 2, use_bias=False, key=k_u)
+            self.u_g = Dense.orthogonal(d_model, d_model, use_bias=False, key=k_g)
+        else:
+            self.w = Dense(d_model, 3 * d_model, use_bias=False, key=k_w)
+            self.u = Dense(d_model, 2 * d_model, use_bias=False, key=k_u)
+            self.u_g = Dense(d_model, d_model, use_bias=False, key=k_g)
         self.d_model = d_model
         self.bias = float(bias)
 
