@@ -123,6 +123,10 @@ def test_sweep_cells_use_the_authors_settings_per_model():
     assert cell_config(Cell("lstm", 120, 0)).model.kwargs["d_model"] == 600
     arelit = cell_config(Cell("arelit", 120, 0))
     assert arelit.model.kwargs["d_model"] == 128 and arelit.algo.vf_coef == 1.0
+    assert arelit.model.kwargs["authors_init"] is True
+    assert (
+        "authors_init" not in cell_config(Cell("arelit", 120, 0), algo="a2c-uniform").model.kwargs
+    )
     # The earlier sweep's settings stay reproducible.
     old = cell_config(Cell("gru", 120, 0), algo="a2c-uniform")
     assert old.model.kwargs["d_model"] == 128

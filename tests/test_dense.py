@@ -48,13 +48,14 @@ def test_orthogonal_blocks_are_separate_orthogonal_layers():
     assert math.isclose(float(np.linalg.norm(w[:, 16])), math.sqrt(2), rel_tol=1e-5)
 
 
-def test_arelit_initialisation_is_the_authors():
+def test_arelit_authors_initialisation():
     """AReLiT's p-projections have the scale of their own layer (columns of norm √2, as
     the authors' separate `linear_p1p2p3`), the other projections that of a 5·H·d-wide
     layer; the gates are orthogonal per matrix; the feed-forward layers orthogonal."""
     import relit_eqx
 
-    m = relit_eqx.AReLiT(16, key=jax.random.PRNGKey(0))  # paper size: H 4, d 64, eta 4
+    # paper size: H 4, d 64, eta 4
+    m = relit_eqx.AReLiT(16, authors_init=True, key=jax.random.PRNGKey(0))
     mixer, block = m.stack.blocks[0].mixer, m.stack.blocks[0]
     w = np.asarray(mixer.proj.weight).reshape(128, 4, 5 * 64 + 3 * 4)
     p_norms = np.linalg.norm(w[:, :, 320:], axis=0)

@@ -45,6 +45,11 @@ class AReLiT(StackedModel):
     - `factored`: scan only: give the loop the outer-product features as their two
       factors (`functional.adjoint.arelit_loop_outer`); faster on one CPU core, slower on
       two (the Performance page). Off by default.
+    - `authors_init`: start as the authors' AGaLiTe code does (embedding, gates and
+      feed-forward layers orthogonal with gain √2, the `p`-projections initialised as a
+      layer of their own); used by the paper's T-Maze sweep (`relit-eqx sweep --algo
+      a2c`). Off by default: the `tmaze-arelit` PPO preset learns with the default and
+      did not with this one (the Results page).
     - `key`: a `jax.random.PRNGKey` for the initialisation.
 
     State per layer: `AReLiTState(v_tilde [H, r, d_head], k_tilde [H, r, n], s [H, n],
@@ -71,6 +76,7 @@ class AReLiT(StackedModel):
         method: str = "scan",
         chunk_size: int = 16,
         factored: bool = False,
+        authors_init: bool = False,
         key: PRNGKeyArray,
     ):
         check_positive(d_in=d_in, d_model=d_model, n_layers=n_layers, d_ffn=d_ffn)
@@ -87,6 +93,7 @@ class AReLiT(StackedModel):
                 method=method,
                 chunk_size=chunk_size,
                 factored=factored,
+                authors_init=authors_init,
                 key=k,
             )  # fmt: skip
             for k in k_mix

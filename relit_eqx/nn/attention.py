@@ -263,7 +263,8 @@ class AReLiTAttention(_LinearAttention):
 
     `method="scan"` runs `relit_eqx.functional.adjoint.arelit_loop` on the gated rule's
     factors of all steps: the recurrence in a loop with a hand-written backward pass
-    (reverse mode only). With `factored=True` it runs `arelit_loop_outer` instead, on the
+    (reverse mode only). `authors_init=True` initialises the `p`-projections as a layer
+    of their own, as the authors' code does. With `factored=True` it runs `arelit_loop_outer` instead, on the
     outer-product features held as their two factors: less memory traffic outside the
     loop, more work inside it (measured: 11% faster on one CPU core, 4–7% slower on two; the
     Performance page).
@@ -289,6 +290,7 @@ class AReLiTAttention(_LinearAttention):
         chunk_size: int = 16,
         eps: float = 1e-6,
         factored: bool = False,
+        authors_init: bool = False,
         key: PRNGKeyArray,
     ):
         self.d_model, self.n_heads, self.d_head, self.eta = d_model, n_heads, d_head, eta
@@ -300,7 +302,7 @@ class AReLiTAttention(_LinearAttention):
                 f"factored=True chooses the loop of method='scan'; got method={method!r}"
             )
         oscillators.check_oscillator(r, oscillator)
-        self.proj, self.out = self._init_layers(key, separate_p=True)
+        self.proj, self.out = self._init_layers(key, separate_p=authors_init)
 
     def init_state(self) -> AReLiTState:
         """Zero state: `v_tilde [H, R, d]`, `k_tilde [H, R, n]`, `s [H, n]`, `tick [H]`."""

@@ -57,9 +57,10 @@ PAPER_TMAZE_ALGO: dict[str, dict[str, float]] = {
     "gru": {"lr": 5e-4, "ent_coef": 1e-2},
     "lstm": {"lr": 1e-4, "ent_coef": 1e-3},
 }
-#: The authors' T-Maze widths of the recurrent baselines (one layer each), which replace
-#: `MODEL_SIZES` in the paper's A2C sweep; the transformers keep theirs.
+#: What the paper's A2C sweep changes in `MODEL_SIZES`: the authors' widths of the
+#: recurrent baselines (one layer each) and AReLiT's initialisation (their code's).
 PAPER_TMAZE_SIZES: dict[str, dict[str, Any]] = {
+    "arelit": {"authors_init": True},
     "gru": {"d_model": 680, "n_layers": 1},
     "lstm": {"d_model": 600, "n_layers": 1},
 }
