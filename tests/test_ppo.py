@@ -399,19 +399,3 @@ def test_gru_learns_short_tmaze(tmp_path):
     w = m["episodes"][tail]
     success = float(np.sum(m["success_rate"][tail] * w) / np.sum(w))
     assert success > 0.9, success
-
-
-def test_compile_falls_back_where_xla_lacks_the_cpu_option(monkeypatch):
-    """The trainer's CPU compiler option is an experimental XLA flag: a jaxlib that
-    does not know it must still compile (and compute the same), other errors surface."""
-    from relit_eqx.rl import train
-
-    lowered = jax.jit(lambda x: x @ x + 1.0).lower(jnp.eye(3))
-    expected = np.eye(3) + 1.0
-    np.testing.assert_allclose(train._compile(lowered)(jnp.eye(3)), expected)
-    monkeypatch.setattr(train, "CPU_COMPILER_OPTIONS", {"xla_cpu_no_such_flag_for_sure": ""})
-    np.testing.assert_allclose(train._compile(lowered)(jnp.eye(3)), expected)
-    if jax.default_backend() == "cpu":
-        monkeypatch.setattr(train, "CPU_COMPILER_OPTIONS", {"xla_cpu_multi_thread_eigen": "x"})
-        with pytest.raises(jax.errors.JaxRuntimeError):
-            train._compile(lowered)

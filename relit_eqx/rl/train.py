@@ -317,23 +317,6 @@ def _config_key(cfg: TrainConfig, devices: int = 1) -> str:
 _INIT_FNS: dict[str, Any] = {}
 _COMPILED: dict[str, Any] = {}
 
-# XLA:CPU hands dot products to YNNPACK fusions by default; for the small matrix
-# products of an update (8 to 16 rows) XLA's own kernels are faster: the paper-size
-# AReLiT's A2C update on one core 961 -> 1096 env-steps/s (Performance page).
-CPU_COMPILER_OPTIONS: dict[str, Any] = {"xla_cpu_experimental_ynn_fusion_type": ""}
-
-
-def _compile(lowered: Any) -> Any:
-    """Compile `lowered`, with `CPU_COMPILER_OPTIONS` on a CPU backend (plainly where
-    this jaxlib does not know the option)."""
-    if jax.default_backend() == "cpu":
-        try:
-            return lowered.compile(compiler_options=CPU_COMPILER_OPTIONS)
-        except jax.errors.JaxRuntimeError as e:  # an XLA without the option
-            if "No such compile option" not in str(e):
-                raise
-    return lowered.compile()
-
 
 def init_runner(cfg: TrainConfig, *, devices: int = 1) -> tuple[Setup, RunnerState]:
     """The static setup and the initial runner state for `cfg` (all keys from `cfg.seed`).
@@ -521,7 +504,7 @@ def _host_chunk(setup: Setup, runner: RunnerState):
         traj = _transition_shapes(setup, runner)
         last_value = jax.ShapeDtypeStruct(traj.value.shape[1:], traj.value.dtype)
         args = (runner, carry, traj, last_value, runner.key, runner.key)
-        _LEARNERS[cfg_key] = _compile(jax.jit(functools.partial(_learn, setup)).lower(*args))
+        _LEARNERS[cfg_key] = jax.jit(functools.partial(_learn, setup)).lower(*args).compile()
     agent = eqx.combine(runner.params, setup.static)
     _act(agent, runner.rollout, runner.key)  # compiles the acting step (pure: nothing moves)
     r = runner.rollout
@@ -577,7 +560,7 @@ def _compiled_chunk(setup: Setup, runner: RunnerState):
             jitted = jax.jit(
                 chunk, in_shardings=(shardings, replicated), out_shardings=(shardings, replicated)
             )
-        _COMPILED[key] = _compile(jitted.lower(runner, jnp.zeros((), jnp.int32)))
+        _COMPILED[key] = jitted.lower(runner, jnp.zeros((), jnp.int32)).compile()
     return _COMPILED[key]
 
 
