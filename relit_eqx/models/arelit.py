@@ -98,8 +98,9 @@ class AReLiT(StackedModel):
             )  # fmt: skip
             for k in k_mix
         ]
-        # The authors' initialisation (their AGaLiTe and GaLiTe code): orthogonal, gain √2.
-        self.stack = Stack(d_in, mixers, d_model=d_model, d_ffn=d_ffn, orthogonal=True, key=k_stack)
+        self.stack = Stack(
+            d_in, mixers, d_model=d_model, d_ffn=d_ffn, orthogonal=authors_init, key=k_stack
+        )
         self.d_in, self.d_model = d_in, d_model
 
 
