@@ -263,11 +263,11 @@ class AReLiTAttention(_LinearAttention):
 
     `method="scan"` runs `relit_eqx.functional.adjoint.arelit_loop` on the gated rule's
     factors of all steps: the recurrence in a loop with a hand-written backward pass
-    (reverse mode only). `authors_init=True` initialises the `p`-projections as a layer
-    of their own, as the authors' code does. With `factored=True` it runs `arelit_loop_outer` instead, on the
+    (reverse mode only). With `factored=True` it runs `arelit_loop_outer` instead, on the
     outer-product features held as their two factors: less memory traffic outside the
     loop, more work inside it (measured: 11% faster on one CPU core, 4–7% slower on two; the
-    Performance page).
+    Performance page). `authors_init=True` initialises the `p`-projections as a layer of
+    their own, as the authors' code does.
 
     State: `AReLiTState(v_tilde [H, R, d], k_tilde [H, R, n], s [H, n], tick [H])`.
     """
