@@ -85,7 +85,8 @@ def _theirs_view(layer: dict, H: int, d: int, e: int) -> tuple[jax.Array, ...]:
 
 def port(ours: relit_eqx.AReLiT, theirs: dict, n_layers: int) -> relit_eqx.AReLiT:
     """`ours` with the weights of the authors' parameter tree `theirs`."""
-    H, d, e = ours.stack.blocks[0].mixer.n_heads, ours.stack.blocks[0].mixer.d_head, PAPER["eta"]
+    mixer = ours.stack.blocks[0].mixer
+    H, d, e = mixer.n_heads, mixer.d_head, mixer.eta
     emb = theirs["layer1"]["emb_layer"]
     ours = eqx.tree_at(
         lambda m: (m.stack.embed.weight, m.stack.embed.bias), ours, (emb["kernel"], emb["bias"])
