@@ -1,5 +1,6 @@
 """The `relit-eqx` command line, run in-process on the tiny configuration of test_ppo."""
 
+import dataclasses
 import json
 
 import pytest
@@ -133,6 +134,8 @@ def test_sweep_cells_use_the_authors_settings_per_model():
     assert (old.algo.lr, old.algo.ent_coef, old.algo.vf_coef) == (1e-4, 1e-3, 0.5)
     # Explicit overrides win over the per-model widths.
     assert cell_config(Cell("gru", 4, 0), model_kwargs={"d_model": 8}).model.kwargs["d_model"] == 8
+    faster = cell_config(Cell("arelit", 120, 0), algo_kwargs={"lr": 5e-4}).algo
+    assert faster == dataclasses.replace(arelit.algo, lr=5e-4)
 
 
 def test_metrics_rows_past_the_checkpoint_are_dropped_on_resume(tmp_path):

@@ -81,6 +81,10 @@ def test_sweep_stops_resumes_and_aggregates(tmp_path):
         (["--total-steps", "-5"], "--total-steps must be positive"),
         (["--budget-minutes", "0"], "--budget-minutes must be positive"),
         (["--model-kwargs", "[1]"], "must be a JSON object"),
+        (["--algo-kwargs", "[1]"], "--algo-kwargs must be a JSON object"),
+        (["--algo-kwargs", "{lr: 1}"], "--algo-kwargs is not JSON"),
+        (["--algo-kwargs", '{"learning_rate": 1e-3}'], "no field 'learning_rate'"),
+        (["--algo-kwargs", '{"lr": -1.0}'], "lr"),
     ],
 )
 def test_sweep_bad_input(tmp_path, capsys, args, message):

@@ -31,6 +31,7 @@ import numpy as np
 
 from .checkpoint import CHECKPOINT_FILE, CONFIG_FILE, METRICS_FILE, load_config
 from .config import (
+    AlgoConfig,
     ConfigError,
     EnvConfig,
     ModelConfig,
@@ -109,6 +110,7 @@ def cell_config(
     algo: str = "a2c",
     total_steps: int = 5_000_000,
     model_kwargs: dict[str, Any] | None = None,
+    algo_kwargs: dict[str, Any] | None = None,
     log_interval: int | None = None,
 ) -> TrainConfig:
     """The configuration of one cell.
@@ -124,7 +126,8 @@ def cell_config(
     - `algo="ppo"`: the `tmaze-<model>` preset's PPO and heads.
 
     Transformers are at the paper's size (`MODEL_SIZES`); `model_kwargs` overrides the
-    arguments a model's constructor takes.
+    arguments a model's constructor takes, `algo_kwargs` fields of the `AlgoConfig`
+    (e.g. `{"lr": 5e-4}`).
     """
     if algo not in ALGOS:
         raise ConfigError(f"unknown algo {algo!r}; choices: {', '.join(ALGOS)}")
@@ -149,6 +152,15 @@ def cell_config(
             total_steps=total_steps,
             seed=cell.seed,
         )
+    if algo_kwargs:
+        fields = {f.name for f in dataclasses.fields(AlgoConfig)}
+        unknown = sorted(set(algo_kwargs) - fields)
+        if unknown:
+            raise ConfigError(
+                f"--algo-kwargs: AlgoConfig has no field {unknown[0]!r}; fields: "
+                f"{', '.join(sorted(fields))}"
+            )
+        cfg = dataclasses.replace(cfg, algo=dataclasses.replace(cfg.algo, **algo_kwargs))
     if log_interval is not None:
         cfg = dataclasses.replace(cfg, log_interval=log_interval)
     return cfg
@@ -404,6 +416,12 @@ def _parser() -> argparse.ArgumentParser:
         help="JSON object overriding model sizes, e.g. '{\"d_model\": 8}' (arguments a "
         "model does not take are ignored for it)",
     )
+    p.add_argument(
+        "--algo-kwargs",
+        default="{}",
+        help="JSON object overriding fields of the algorithm's configuration, e.g. "
+        "'{\"lr\": 5e-4}'",
+    )
     p.add_argument("--log-interval", type=int, default=None, help="updates per chunk")
     p.add_argument("--aggregate-only", action="store_true", help="only write CSV and figures")
     p.add_argument("--no-progress", action="store_true")
@@ -436,6 +454,12 @@ def sweep_command(argv: Sequence[str]) -> int:
             raise ConfigError(f"--model-kwargs is not JSON: {e}") from None
         if not isinstance(overrides, dict):
             raise ConfigError("--model-kwargs must be a JSON object")
+        try:
+            algo_overrides = json.loads(args.algo_kwargs)
+        except json.JSONDecodeError as e:
+            raise ConfigError(f"--algo-kwargs is not JSON: {e}") from None
+        if not isinstance(algo_overrides, dict):
+            raise ConfigError("--algo-kwargs must be a JSON object")
         cells = [Cell(m, L, s) for L in lengths for m in models for s in seeds]
         configs = {
             c: cell_config(
@@ -443,6 +467,7 @@ def sweep_command(argv: Sequence[str]) -> int:
                 algo=args.algo,
                 total_steps=args.total_steps,
                 model_kwargs=overrides,
+                algo_kwargs=algo_overrides,
                 log_interval=args.log_interval,
             )
             for c in cells
