@@ -378,6 +378,16 @@ def _int_list(name: str, text: str) -> list[int]:
     return values
 
 
+def _json_object(name: str, text: str) -> dict[str, Any]:
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise ConfigError(f"--{name} is not JSON: {e}") from None
+    if not isinstance(value, dict):
+        raise ConfigError(f"--{name} must be a JSON object")
+    return value
+
+
 def _error(msg: str) -> int:
     print(f"relit-eqx sweep: error: {msg}", file=sys.stderr)
     return 2
@@ -448,18 +458,8 @@ def sweep_command(argv: Sequence[str]) -> int:
             raise ConfigError(f"--total-steps must be positive; got {args.total_steps}")
         if args.budget_minutes is not None and not args.budget_minutes > 0:
             raise ConfigError(f"--budget-minutes must be positive; got {args.budget_minutes}")
-        try:
-            overrides = json.loads(args.model_kwargs)
-        except json.JSONDecodeError as e:
-            raise ConfigError(f"--model-kwargs is not JSON: {e}") from None
-        if not isinstance(overrides, dict):
-            raise ConfigError("--model-kwargs must be a JSON object")
-        try:
-            algo_overrides = json.loads(args.algo_kwargs)
-        except json.JSONDecodeError as e:
-            raise ConfigError(f"--algo-kwargs is not JSON: {e}") from None
-        if not isinstance(algo_overrides, dict):
-            raise ConfigError("--algo-kwargs must be a JSON object")
+        overrides = _json_object("model-kwargs", args.model_kwargs)
+        algo_overrides = _json_object("algo-kwargs", args.algo_kwargs)
         cells = [Cell(m, L, s) for L in lengths for m in models for s in seeds]
         configs = {
             c: cell_config(
