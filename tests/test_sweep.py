@@ -84,7 +84,7 @@ def test_sweep_stops_resumes_and_aggregates(tmp_path):
         (["--algo-kwargs", "[1]"], "--algo-kwargs must be a JSON object"),
         (["--algo-kwargs", "{lr: 1}"], "--algo-kwargs is not JSON"),
         (["--algo-kwargs", '{"learning_rate": 1e-3}'], "no field 'learning_rate'"),
-        (["--algo-kwargs", '{"lr": -1.0}'], "lr"),
+        (["--algo-kwargs", '{"lr": -1.0}'], "algo.lr must be positive"),
     ],
 )
 def test_sweep_bad_input(tmp_path, capsys, args, message):
