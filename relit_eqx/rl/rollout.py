@@ -41,7 +41,7 @@ class RolloutCarry(eqx.Module):
 
 
 class Transition(eqx.Module):
-    """A rollout, time-major (`[T, N, ...]`).
+    """A rollout, time-major (`*batch = [T, N]`), or one step of it (`*batch = [N]`).
 
     - `obs`, `reset`: the model's inputs at each step.
     - `action`, `log_prob`, `value`: what the agent did and predicted.
@@ -52,19 +52,19 @@ class Transition(eqx.Module):
       of episodes finishing at each step (valid where `episode_done`).
     """
 
-    obs: Float[Array, "T N ..."]
-    reset: Bool[Array, "T N"]
+    obs: Float[Array, "..."]
+    reset: Bool[Array, "*batch"]
     action: Array
-    log_prob: Float[Array, "T N"]
-    value: Float[Array, "T N"]
-    reward: Float[Array, "T N"]
-    terminated: Bool[Array, "T N"]
-    truncated: Bool[Array, "T N"]
-    final_value: Float[Array, "T N"]
-    episode_done: Bool[Array, "T N"]
-    episode_return: Float[Array, "T N"]
+    log_prob: Float[Array, "*batch"]
+    value: Float[Array, "*batch"]
+    reward: Float[Array, "*batch"]
+    terminated: Bool[Array, "*batch"]
+    truncated: Bool[Array, "*batch"]
+    final_value: Float[Array, "*batch"]
+    episode_done: Bool[Array, "*batch"]
+    episode_return: Float[Array, "*batch"]
     episode_length: Array
-    episode_success: Bool[Array, "T N"]
+    episode_success: Bool[Array, "*batch"]
 
 
 def collect_rollout(
