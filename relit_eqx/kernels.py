@@ -19,14 +19,30 @@ Outer-product features are p-major: feature `i_p·d + i_x` is `p[i_p]·x[i_x]`.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
-from jaxtyping import Array, Float
+import numpy as np
+from jaxtyping import Array, ArrayLike, Float
+
+from ._validation import check_array, checked
 
 __all__ = ["Kernel", "KERNELS", "register_kernel", "get_kernel", "vec_outer"]
+
+
+def _check_feature_args(arguments: Mapping[str, Any]) -> None:
+    # The checked boundary of a feature map: one-line errors naming the argument.
+    kernel, x, p = arguments["self"], arguments["x"], arguments["p"]
+    check_array("x", x, ("d",), "floating", batch=True)
+    if kernel.uses_p and p is None:
+        raise ValueError(f"kernel {kernel.name!r} needs the projection p")
+    if not kernel.uses_p and p is not None:
+        raise ValueError(f"kernel {kernel.name!r} takes no projection p")
+    if p is not None:
+        check_array("p", p, (*np.shape(x)[:-1], "eta"), "floating")
 
 
 class Kernel(eqx.Module):
@@ -54,9 +70,10 @@ class Kernel(eqx.Module):
         """Width `n` of the features for raw width `d` and expansion `eta`."""
         return self.dim(d, eta)
 
+    @checked(_check_feature_args)
     def __call__(
-        self, x: Float[Array, "... d"], p: Float[Array, "... eta"] | None = None
-    ) -> Float[Array, "... n"]:
+        self, x: Float[ArrayLike, "*batch d"], p: Float[ArrayLike, "*batch eta"] | None = None
+    ) -> Float[Array, "*batch n"]:
         """Map raw projections to features.
 
         **Arguments:**
@@ -66,23 +83,22 @@ class Kernel(eqx.Module):
 
         **Returns:** features `[..., n]`.
         """
-        if self.uses_p and p is None:
-            raise ValueError(f"kernel {self.name!r} needs the projection p")
-        if not self.uses_p and p is not None:
-            raise ValueError(f"kernel {self.name!r} takes no projection p")
+        x = jnp.asarray(x)
+        p = None if p is None else jnp.asarray(p)
         eta = 1 if p is None else p.shape[-1]
         return self.fn(x, p, eta)
 
+    @checked(_check_feature_args)
     def outer_factors(
-        self, x: Float[Array, "... d"], p: Float[Array, "... eta"] | None = None
-    ) -> tuple[Float[Array, "... e"], Float[Array, "... m"]]:
+        self, x: Float[ArrayLike, "*batch d"], p: Float[ArrayLike, "*batch eta"] | None = None
+    ) -> tuple[Float[Array, "*batch e"], Float[Array, "*batch m"]]:
         """The features as a pair `(left, right)` with `self(x, p) = vec(left ⊗ right)`:
         the kernel's own `factors` if it has them, else `(ones [..., 1], self(x, p))`.
         AReLiT's training loop takes features in this form (`arelit_loop_outer`)."""
-        if self.factors is None or p is None:  # (a map with factors raises here without p)
+        if self.factors is None or p is None:
             full = self(x, p)
             return jnp.ones((*full.shape[:-1], 1), full.dtype), full
-        return self.factors(x, p)
+        return self.factors(jnp.asarray(x), jnp.asarray(p))
 
 
 KERNELS: dict[str, Kernel] = {}

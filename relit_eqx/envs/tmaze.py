@@ -21,11 +21,15 @@ terminated) after `max_steps_in_episode` (default 1000) steps.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 import equinox as eqx
 import jax
 import jax.numpy as jnp
-from jaxtyping import Array, Bool, Float, Int, PRNGKeyArray
+from jaxtyping import Array, ArrayLike, Bool, Float, Int, PRNGKeyArray
 
+from .._validation import check_array, check_key, checked
 from .wrappers import Discrete, Environment
 
 __all__ = ["TMaze", "TMazeParams", "TMazeState", "gray_code_bits"]
@@ -73,6 +77,19 @@ class TMazeState(eqx.Module):
     time: Int[Array, ""]
 
 
+def _check_reset(arguments: Mapping[str, Any]) -> None:
+    check_key("key", arguments["key"])
+
+
+def _check_step(arguments: Mapping[str, Any]) -> None:
+    # The checked boundary of `TMaze.step`: one-line errors naming the argument.
+    check_key("key", arguments["key"])
+    state = arguments["state"]
+    if not isinstance(state, TMazeState):
+        raise TypeError(f"state must be a TMazeState; got {type(state).__name__}")
+    check_array("action", arguments["action"], (), "integer")
+
+
 class TMaze(Environment):
     """The T-Maze (see the module docstring for the exact dynamics).
 
@@ -114,6 +131,7 @@ class TMaze(Environment):
     ) -> Float[Array, " 16"]:
         return jnp.concatenate([cue, gray_code_bits(position), distractors]).astype(jnp.float32)
 
+    @checked(_check_reset)
     def reset(
         self, key: PRNGKeyArray, params: TMazeParams | None = None
     ) -> tuple[Float[Array, " 16"], TMazeState]:
@@ -127,11 +145,12 @@ class TMaze(Environment):
         obs = self._obs(cue, state.position, jnp.zeros((N_DISTRACTOR,), jnp.float32))
         return obs, state
 
+    @checked(_check_step)
     def step(
         self,
         key: PRNGKeyArray,
         state: TMazeState,
-        action: Int[Array, ""],
+        action: Int[ArrayLike, ""],
         params: TMazeParams | None = None,
     ) -> tuple[Float[Array, " 16"], TMazeState, Float[Array, ""], Bool[Array, ""], dict]:
         """One step (no automatic reset: see `AutoResetWrapper`).

@@ -10,12 +10,15 @@ the same thing to float32 round-off:
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Mapping
 from typing import Any
 
 import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, ArrayLike, Bool, Float
 
+from .._validation import checked
 from ..update_rules import get_rule
 from . import oscillators
 from .associative import arelit_associative, relit_associative
@@ -82,6 +85,25 @@ def _check_state(state: Any, cls: type, shapes: dict[str, tuple[int, ...]]) -> N
             raise ValueError(f"state.{field} has shape {got}; expected {shape}")
 
 
+def _precheck(state_cls: type, a: Mapping[str, Any]) -> None:
+    # The checked boundary's hand-written part: one-line errors naming the argument.
+    T, d, n, _ = _check_common(
+        a["q"], a["k"], a["v"], a["beta"], a["gamma"], a["resets"], a["method"], a["chunk_size"]
+    )
+    if state_cls is AReLiTState:
+        oscillators.check_oscillator(a["r"], a["oscillator"])
+    state = a["state"]
+    if state is None:
+        return
+    if state_cls is ReLiTState:
+        _check_state(state, ReLiTState, {"C": (d, n), "s": (n,)})
+    else:
+        r = a["r"]
+        shapes = {"v_tilde": (r, d), "k_tilde": (r, n), "s": (n,), "tick": ()}
+        _check_state(state, AReLiTState, shapes)
+
+
+@checked(functools.partial(_precheck, ReLiTState))
 def relit(
     q: Float[ArrayLike, "T n"],
     k: Float[ArrayLike, "T n"],
@@ -135,6 +157,7 @@ def relit(
     return relit_chunked(update, q, k, v, beta, gamma, resets, state, eps, chunk_size)
 
 
+@checked(functools.partial(_precheck, AReLiTState))
 def arelit(
     q: Float[ArrayLike, "T n"],
     k: Float[ArrayLike, "T n"],

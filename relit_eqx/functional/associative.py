@@ -92,8 +92,8 @@ def arelit_associative(
     a, g, u, w = get_rule("gated").factors(k, v, beta, gamma).with_resets(resets)
     V = f[:, :, None] * u[:, None, :]
     K = f[:, :, None] * w[:, None, :]
-    V = V.at[0].add(a[0] * state.v_tilde)
-    K = K.at[0].add(g[0] * state.k_tilde)
+    V = V.at[0].add(a[0][None, :] * state.v_tilde)
+    K = K.at[0].add(g[0][None, :] * state.k_tilde)
     s = w.at[0].add(g[0] * state.s)
     _, _, Vs, Ks, ss = jax.lax.associative_scan(_combine_arelit, (a, g, V, K, s))
     num = jnp.einsum("trn,tn,trd->td", Ks, q, Vs)

@@ -78,8 +78,8 @@ def arelit_step(
     V, K, s = (jnp.where(reset, 0.0, x) for x in (state.v_tilde, state.k_tilde, state.s))
     tick = jnp.mod(jnp.where(reset, 0, jnp.mod(state.tick, P)) + 1, P).astype(jnp.int32)
     f = oscillators.features(tick, r, oscillator, V.dtype)
-    V = (1 - beta) * V + f[:, None] * (beta * v)
-    K = (1 - gamma) * K + f[:, None] * (gamma * k)
+    V = (1 - beta)[None, :] * V + f[:, None] * (beta * v)[None, :]
+    K = (1 - gamma)[None, :] * K + f[:, None] * (gamma * k)[None, :]
     s = (1 - gamma) * s + gamma * k
     out = (K @ q) @ V / (c * (s @ q) + eps)
     return out, AReLiTState(v_tilde=V, k_tilde=K, s=s, tick=tick)

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import equinox as eqx
-from jaxtyping import Array, Bool, Float, PyTree
+import jax.numpy as jnp
+from jaxtyping import Array, ArrayLike, Bool, Float, PyTree
 
-from .contract import SequenceModel, check_sequence_inputs, check_state, check_step_inputs
+from .._validation import checked
+from .contract import SequenceModel, check_call, check_step
 from .stack import Stack
 
 
@@ -14,6 +16,7 @@ class StackedModel(SequenceModel):
 
     stack: eqx.AbstractVar[Stack]
 
+    @checked()
     def init_state(self) -> tuple[PyTree[Array], ...]:
         """The zero state: one mixer state per layer."""
         return self.stack.init_state()
@@ -23,20 +26,18 @@ class StackedModel(SequenceModel):
         """Floats per sequence held in the recurrent state (all layers)."""
         return self.stack.state_size
 
+    @checked(check_call)
     def __call__(
-        self, xs: Float[Array, "T d_in"], resets: Bool[Array, " T"], state: PyTree[Array]
+        self, xs: Float[ArrayLike, "T d_in"], resets: Bool[ArrayLike, " T"], state: PyTree[Array]
     ) -> tuple[Float[Array, "T d_model"], PyTree[Array]]:
         """Training form. **Arguments:** `xs [T, d_in]`, `resets bool [T]` (`True` starts a
         new episode at that step), `state` from `init_state()` or a previous call.
         **Returns:** `(ys [T, d_model], final state)`."""
-        check_sequence_inputs(self, xs, resets)
-        check_state(self, state)
-        return self.stack(xs, resets, state)
+        return self.stack(jnp.asarray(xs), jnp.asarray(resets), state)
 
+    @checked(check_step)
     def step(
-        self, x: Float[Array, " d_in"], reset: Bool[Array, ""], state: PyTree[Array]
+        self, x: Float[ArrayLike, " d_in"], reset: Bool[ArrayLike, ""], state: PyTree[Array]
     ) -> tuple[Float[Array, " d_model"], PyTree[Array]]:
         """Inference form: one step. **Returns:** `(y [d_model], new state)`."""
-        check_step_inputs(self, x, reset)
-        check_state(self, state)
-        return self.stack.step(x, reset, state)
+        return self.stack.step(jnp.asarray(x), jnp.asarray(reset), state)

@@ -8,7 +8,7 @@ import equinox as eqx
 import jax.random as jr
 from jaxtyping import PRNGKeyArray
 
-from .._validation import check_positive
+from .._validation import check_positive, checked, positive
 from ..nn.attention import AReLiTAttention
 from ._stacked import StackedModel
 from .contract import register_model
@@ -60,6 +60,7 @@ class AReLiT(StackedModel):
     d_in: int = eqx.field(static=True)
     d_model: int = eqx.field(static=True)
 
+    @checked(positive("d_in", "d_model", "n_layers", "d_ffn"))
     def __init__(
         self,
         d_in: int,

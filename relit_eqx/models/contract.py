@@ -14,7 +14,7 @@ zeroed *before* step `t` is absorbed. Batching is `jax.vmap`, never a batch axis
 from __future__ import annotations
 
 import abc
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 import equinox as eqx
@@ -142,10 +142,27 @@ def check_step_inputs(model: Any, x: Any, reset: Any) -> None:
     """Raise a named error when a single step's `x`/`reset` do not fit `model`."""
     if np.shape(x) != (model.d_in,):
         raise ValueError(f"x must have shape (d_in,) = ({model.d_in},); got {np.shape(x)}")
+    if not jnp.issubdtype(jnp.result_type(x), jnp.floating):
+        raise TypeError(f"x must be a floating array; got dtype {jnp.result_type(x)}")
     if np.shape(reset) != ():
         raise ValueError(f"reset must be a scalar boolean; got shape {np.shape(reset)}")
     if jnp.result_type(reset) != jnp.bool_:
         raise TypeError(f"reset must be boolean; got dtype {jnp.result_type(reset)}")
+
+
+def check_call(arguments: Mapping[str, Any]) -> None:
+    """The checked boundary of a model's `__call__(xs, resets, state)` (for
+    `relit_eqx._validation.checked`): inputs, then the state."""
+    model = arguments["self"]
+    check_sequence_inputs(model, arguments["xs"], arguments["resets"])
+    check_state(model, arguments["state"])
+
+
+def check_step(arguments: Mapping[str, Any]) -> None:
+    """The checked boundary of a model's `step(x, reset, state)`: inputs, then the state."""
+    model = arguments["self"]
+    check_step_inputs(model, arguments["x"], arguments["reset"])
+    check_state(model, arguments["state"])
 
 
 def check_state(model: Any, state: Any) -> None:

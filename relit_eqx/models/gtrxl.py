@@ -6,7 +6,7 @@ import equinox as eqx
 import jax.random as jr
 from jaxtyping import PRNGKeyArray
 
-from .._validation import check_positive
+from .._validation import check_positive, checked, positive
 from ..nn.xl_attention import XLAttention
 from ._stacked import StackedModel
 from .contract import register_model
@@ -39,6 +39,7 @@ class GTrXL(StackedModel):
     n_layers: int = eqx.field(static=True)
     memory_length: int = eqx.field(static=True)
 
+    @checked(positive("d_in", "d_model", "n_layers", "n_heads", "d_head", "d_ffn", "memory_length"))
     def __init__(
         self,
         d_in: int,

@@ -10,16 +10,10 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import jax.random as jr
-from jaxtyping import Array, Bool, Float, PRNGKeyArray, PyTree
+from jaxtyping import Array, ArrayLike, Bool, Float, PRNGKeyArray, PyTree
 
-from .._validation import check_positive
-from .contract import (
-    SequenceModel,
-    check_sequence_inputs,
-    check_state,
-    check_step_inputs,
-    register_model,
-)
+from .._validation import checked, positive
+from .contract import SequenceModel, check_call, check_step, register_model
 
 __all__ = ["GRU", "LSTM"]
 
@@ -45,8 +39,9 @@ class _StackedRNN(SequenceModel):
             new_state.append(cell_state)
         return h, tuple(new_state)
 
+    @checked(check_call)
     def __call__(
-        self, xs: Float[Array, "T d_in"], resets: Bool[Array, " T"], state: PyTree[Array]
+        self, xs: Float[ArrayLike, "T d_in"], resets: Bool[ArrayLike, " T"], state: PyTree[Array]
     ) -> tuple[Float[Array, "T d_model"], PyTree[Array]]:
         """**Arguments:**
 
@@ -59,8 +54,7 @@ class _StackedRNN(SequenceModel):
         The top layer's hidden states `[T, d_model]` and the state after step `T - 1`
         (a `lax.scan` of `step`).
         """
-        check_sequence_inputs(self, xs, resets)
-        check_state(self, state)
+        xs, resets = jnp.asarray(xs), jnp.asarray(resets)
 
         def body(carry, inputs):
             x, reset = inputs
@@ -70,13 +64,12 @@ class _StackedRNN(SequenceModel):
         state, ys = jax.lax.scan(body, state, (xs, resets))
         return ys, state
 
+    @checked(check_step)
     def step(
-        self, x: Float[Array, " d_in"], reset: Bool[Array, ""], state: PyTree[Array]
+        self, x: Float[ArrayLike, " d_in"], reset: Bool[ArrayLike, ""], state: PyTree[Array]
     ) -> tuple[Float[Array, " d_model"], PyTree[Array]]:
         """One step: `x` is `[d_in]`, `reset` a scalar boolean; returns `([d_model], state)`."""
-        check_step_inputs(self, x, reset)
-        check_state(self, state)
-        return self._step(x, reset, state)
+        return self._step(jnp.asarray(x), jnp.asarray(reset), state)
 
 
 @register_model("gru", small=dict(d_model=16, n_layers=2))
@@ -88,6 +81,7 @@ class GRU(_StackedRNN):
     d_model: int = eqx.field(static=True)
     n_layers: int = eqx.field(static=True)
 
+    @checked(positive("d_in", "d_model", "n_layers"))
     def __init__(self, d_in: int, *, d_model: int = 128, n_layers: int = 1, key: PRNGKeyArray):
         """**Arguments:**
 
@@ -96,7 +90,6 @@ class GRU(_StackedRNN):
         - `n_layers`: number of stacked cells.
         - `key`: a `jax.random.PRNGKey` for the initialisation.
         """
-        check_positive(d_in=d_in, d_model=d_model, n_layers=n_layers)
         d_in, d_model, n_layers = int(d_in), int(d_model), int(n_layers)
         keys = jr.split(key, n_layers)
         self.cells = tuple(
@@ -106,6 +99,7 @@ class GRU(_StackedRNN):
         self.d_model = d_model
         self.n_layers = n_layers
 
+    @checked()
     def init_state(self) -> tuple[Float[Array, " d_model"], ...]:
         """Zero hidden vectors, one per layer."""
         return tuple(jnp.zeros(self.d_model, jnp.float32) for _ in range(self.n_layers))
@@ -128,6 +122,7 @@ class LSTM(_StackedRNN):
     d_model: int = eqx.field(static=True)
     n_layers: int = eqx.field(static=True)
 
+    @checked(positive("d_in", "d_model", "n_layers"))
     def __init__(self, d_in: int, *, d_model: int = 128, n_layers: int = 1, key: PRNGKeyArray):
         """**Arguments:**
 
@@ -136,7 +131,6 @@ class LSTM(_StackedRNN):
         - `n_layers`: number of stacked cells.
         - `key`: a `jax.random.PRNGKey` for the initialisation.
         """
-        check_positive(d_in=d_in, d_model=d_model, n_layers=n_layers)
         d_in, d_model, n_layers = int(d_in), int(d_model), int(n_layers)
         keys = jr.split(key, n_layers)
         self.cells = tuple(
@@ -146,6 +140,7 @@ class LSTM(_StackedRNN):
         self.d_model = d_model
         self.n_layers = n_layers
 
+    @checked()
     def init_state(self) -> tuple[tuple[Float[Array, " d_model"], Float[Array, " d_model"]], ...]:
         """Zero `(h, c)` pairs, one per layer."""
         zeros = jnp.zeros(self.d_model, jnp.float32)

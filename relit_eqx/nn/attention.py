@@ -23,7 +23,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Bool, Float, PRNGKeyArray, PyTree
 
-from .._validation import check_positive
+from .._validation import check_positive, checked
 from ..functional import METHODS, AReLiTState, ReLiTState, oscillators
 from ..functional import arelit as arelit_fn
 from ..functional import relit as relit_fn
@@ -33,7 +33,7 @@ from ..functional.state import arelit_state_floats, relit_state_floats
 from ..kernels import get_kernel
 from ..update_rules import get_rule
 from .dense import Dense
-from .mixer import SequenceMixer
+from .mixer import SequenceMixer, check_mixer_call, check_mixer_step
 
 __all__ = ["ReLiTAttention", "AReLiTAttention"]
 
@@ -219,6 +219,7 @@ class ReLiTAttention(_LinearAttention):
         """Floats in the state: `H·(d·n + n)`."""
         return relit_state_floats(self.d_head, self.n_features, n_heads=self.n_heads)
 
+    @checked(check_mixer_call)
     def __call__(
         self, xs: Float[Array, "T d_model"], resets: Bool[Array, " T"], state: ReLiTState
     ) -> tuple[Float[Array, "T d_model"], ReLiTState]:
@@ -237,6 +238,7 @@ class ReLiTAttention(_LinearAttention):
         out, state = jax.vmap(head)(fq, fk, v, b, g, state)
         return self._merge(jnp.swapaxes(out, 0, 1)), state
 
+    @checked(check_mixer_step)
     def step(
         self, x: Float[Array, " d_model"], reset: Bool[Array, ""], state: ReLiTState
     ) -> tuple[Float[Array, " d_model"], ReLiTState]:
@@ -319,6 +321,7 @@ class AReLiTAttention(_LinearAttention):
         """Floats in the state: `H·(r·d + r·n + n)` (the integer counters not counted)."""
         return arelit_state_floats(self.d_head, self.n_features, self.r, n_heads=self.n_heads)
 
+    @checked(check_mixer_call)
     def __call__(
         self, xs: Float[Array, "T d_model"], resets: Bool[Array, " T"], state: AReLiTState
     ) -> tuple[Float[Array, "T d_model"], AReLiTState]:
@@ -337,6 +340,7 @@ class AReLiTAttention(_LinearAttention):
         out, state = jax.vmap(head)(fq, fk, v, b, g, state)
         return self._merge(jnp.swapaxes(out, 0, 1)), state
 
+    @checked(check_mixer_step)
     def step(
         self, x: Float[Array, " d_model"], reset: Bool[Array, ""], state: AReLiTState
     ) -> tuple[Float[Array, " d_model"], AReLiTState]:

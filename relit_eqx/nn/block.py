@@ -7,10 +7,10 @@ import jax
 import jax.random as jr
 from jaxtyping import Array, Bool, Float, PRNGKeyArray, PyTree
 
-from .._validation import check_positive
+from .._validation import check_positive, checked
 from .dense import Dense
 from .gating import GRUGate
-from .mixer import SequenceMixer
+from .mixer import SequenceMixer, check_mixer_call, check_mixer_step
 
 __all__ = ["EncoderBlock"]
 
@@ -88,6 +88,7 @@ class EncoderBlock(eqx.Module):
         z = jax.nn.relu(self.dense2(jax.nn.relu(self.dense1(self.norm2(x1)))))
         return self.gate2(x1, z)
 
+    @checked(check_mixer_call)
     def __call__(
         self, xs: Float[Array, "T d_model"], resets: Bool[Array, " T"], state: PyTree[Array]
     ) -> tuple[Float[Array, "T d_model"], PyTree[Array]]:
@@ -104,6 +105,7 @@ class EncoderBlock(eqx.Module):
         ys, state = self.mixer(jax.vmap(self.norm1)(xs), resets, state)
         return jax.vmap(self._after_mixer)(xs, ys), state
 
+    @checked(check_mixer_step)
     def step(
         self, x: Float[Array, " d_model"], reset: Bool[Array, ""], state: PyTree[Array]
     ) -> tuple[Float[Array, " d_model"], PyTree[Array]]:

@@ -3,15 +3,22 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
+from typing import Any
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
-from jaxtyping import Array, Float, PRNGKeyArray
+from jaxtyping import Array, ArrayLike, Float, PRNGKeyArray
 
-from .._validation import check_positive
+from .._validation import check_array, check_positive, checked
 
 __all__ = ["Dense"]
+
+
+def _check_input(arguments: Mapping[str, Any]) -> None:
+    layer = arguments["self"]
+    check_array("x", arguments["x"], (("d_in", layer.d_in),), "floating", batch=True)
 
 
 class Dense(eqx.Module):
@@ -93,7 +100,9 @@ class Dense(eqx.Module):
     def d_out(self) -> int:
         return self.weight.shape[1]
 
-    def __call__(self, x: Float[Array, "*batch d_in"]) -> Float[Array, "*batch d_out"]:
+    @checked(_check_input)
+    def __call__(self, x: Float[ArrayLike, "*batch d_in"]) -> Float[Array, "*batch d_out"]:
         """`x W + b` over the leading axes of `x`."""
-        y = x @ self.weight
-        return y if self.bias is None else y + self.bias
+        y = jnp.asarray(x) @ self.weight
+        # The bias as [1, ..., 1, d_out]: same rank as y (no implicit rank promotion).
+        return y if self.bias is None else y + self.bias.reshape((1,) * (y.ndim - 1) + (-1,))

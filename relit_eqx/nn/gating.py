@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 import jax.random as jr
 from jaxtyping import Array, Float, PRNGKeyArray
 
-from .._validation import check_positive
+from .._validation import check_array, check_positive, checked
 from .dense import Dense
 
 __all__ = ["GRUGate"]
+
+
+def _check_inputs(arguments: Mapping[str, Any]) -> None:
+    size = ("d_model", arguments["self"].d_model)
+    check_array("x", arguments["x"], (size,), "floating")
+    check_array("y", arguments["y"], (size,), "floating")
 
 
 class GRUGate(eqx.Module):
@@ -61,6 +70,7 @@ class GRUGate(eqx.Module):
         self.d_model = d_model
         self.bias = float(bias)
 
+    @checked(_check_inputs)
     def __call__(
         self, x: Float[Array, " d_model"], y: Float[Array, " d_model"]
     ) -> Float[Array, " d_model"]:

@@ -18,9 +18,9 @@ import jax.random as jr
 import numpy as np
 from jaxtyping import Array, Bool, Float, Int, PRNGKeyArray
 
-from .._validation import check_positive
+from .._validation import check_positive, checked
 from .dense import Dense
-from .mixer import SequenceMixer
+from .mixer import SequenceMixer, check_mixer_call, check_mixer_step
 
 __all__ = ["XLAttention", "XLMemory", "relative_encodings"]
 
@@ -145,6 +145,7 @@ class XLAttention(SequenceMixer):
     def _merge_heads(self, o: Float[Array, "n_heads d_head"]) -> Float[Array, " d_model"]:
         return self.output_proj(o.reshape(self.n_heads * self.d_head))
 
+    @checked(check_mixer_step)
     def step(
         self, x: Float[Array, " d_model"], reset: Bool[Array, ""], state: XLMemory
     ) -> tuple[Float[Array, " d_model"], XLMemory]:
@@ -184,6 +185,7 @@ class XLAttention(SequenceMixer):
         )
         return self._merge_heads(o), new_state
 
+    @checked(check_mixer_call)
     def __call__(
         self, xs: Float[Array, "T d_model"], resets: Bool[Array, " T"], state: XLMemory
     ) -> tuple[Float[Array, "T d_model"], XLMemory]:
