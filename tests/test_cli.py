@@ -7,9 +7,9 @@ import pytest
 from test_ppo import TINY_ARGS, tiny_config
 
 from relit_eqx.cli import COMMANDS, main
+from relit_eqx.cli.train import parse_overrides
 from relit_eqx.rl import DEFAULT_PRESET, PRESETS, get_preset
 from relit_eqx.rl.config import config_from_dict
-from relit_eqx.rl.train import _parse_overrides
 
 RUN_ARGS = ["--no-progress", "--no-compile-cache"]
 
@@ -19,8 +19,8 @@ def _train(*args):
 
 
 def test_overrides_give_the_tiny_config():
-    assert _parse_overrides(get_preset("tmaze-gru"), TINY_ARGS) == tiny_config()
-    cfg = _parse_overrides(get_preset("tmaze-gru"), ["--seed", "3", "--algo.lr", "3e-4"])
+    assert parse_overrides(get_preset("tmaze-gru"), TINY_ARGS) == tiny_config()
+    cfg = parse_overrides(get_preset("tmaze-gru"), ["--seed", "3", "--algo.lr", "3e-4"])
     assert cfg.seed == 3 and cfg.algo.lr == 3e-4
 
 
@@ -84,12 +84,12 @@ def test_presets():
 def test_preset_models_build(name):
     """Presets whose model is registered build (abstractly, nothing compiled)."""
     from relit_eqx.models import model_names
-    from relit_eqx.rl.train import check_buildable
+    from relit_eqx.rl import Trainer
 
     cfg = get_preset(name)
     if cfg.model.name not in model_names():
         pytest.skip(f"model {cfg.model.name!r} not registered yet")
-    check_buildable(cfg)
+    Trainer(cfg).close()
 
 
 def test_paper_a2c():
@@ -139,7 +139,7 @@ def test_sweep_cells_use_the_authors_settings_per_model():
 
 
 def test_metrics_rows_past_the_checkpoint_are_dropped_on_resume(tmp_path):
-    from relit_eqx.rl.logging import METRIC_COLUMNS, MetricsWriter, read_metrics
+    from relit_eqx.rl.run_dir import METRIC_COLUMNS, MetricsWriter, read_metrics
 
     path = tmp_path / "metrics.csv"
     w = MetricsWriter(path)

@@ -16,14 +16,13 @@ SCRIPT = textwrap.dedent(
     import numpy as np
     from test_ppo import tiny_config
 
-    from relit_eqx.rl import init_runner, run_training
-    from relit_eqx.rl.checkpoint import load_checkpoint
-    from relit_eqx.rl.logging import read_metrics
+    from relit_eqx.rl import Trainer, read_metrics, run_training
+    from relit_eqx.rl.run_dir import load_checkpoint
 
     assert jax.device_count() == 2, jax.devices()
     out = sys.argv[1]
     cfg = tiny_config()
-    _, runner = init_runner(cfg, devices=2)
+    runner = Trainer(cfg, devices=2).init()
     # The environment axis is split over both devices; parameters are replicated.
     obs = runner.rollout.obs
     assert len(obs.sharding.device_set) == 2 and not obs.sharding.is_fully_replicated
@@ -39,7 +38,7 @@ SCRIPT = textwrap.dedent(
     a, b = read_metrics(one.metrics_path), read_metrics(two.metrics_path)
     for k in a:
         np.testing.assert_allclose(a[k], b[k], rtol=2e-4, atol=1e-6, err_msg=k)
-    _, like = init_runner(cfg)
+    like = Trainer(cfg).init()
     pa, pb = (load_checkpoint(r.run_dir, like).params for r in (one, two))
     for x, y in zip(jax.tree_util.tree_leaves(pa), jax.tree_util.tree_leaves(pb)):
         np.testing.assert_allclose(x, y, rtol=1e-4, atol=1e-5)

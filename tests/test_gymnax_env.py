@@ -19,7 +19,7 @@ from relit_eqx.envs import (  # noqa: E402
     GymnaxEnv,
     make_gymnax,
 )
-from relit_eqx.rl.logging import read_metrics  # noqa: E402
+from relit_eqx.rl import read_metrics  # noqa: E402
 
 
 def _run(env, actions, key=0):
@@ -173,9 +173,8 @@ def test_craftax_classic_smoke():
     half a minute on a CPU, see the slow test below). Runs when the `craftax` extra is
     installed."""
     pytest.importorskip("craftax")
-    from relit_eqx.envs import make_craftax
-    from relit_eqx.rl import get_preset
-    from relit_eqx.rl.train import check_buildable, make_env
+    from relit_eqx.envs import make_craftax, make_env
+    from relit_eqx.rl import Trainer, get_preset
 
     env = make_craftax("Craftax-Classic-Symbolic-v1", max_steps_in_episode=3)
     assert env.observation_shape == (1345,) and env.action_space() == Discrete(17)
@@ -194,8 +193,8 @@ def test_craftax_classic_smoke():
     assert (a.gae_lambda, a.lr, a.anneal_lr) == (0.8, 4e-4, True)
     assert cfg.model.name == "arelit"
     assert (kw["n_layers"], kw["d_model"], kw["n_heads"], kw["eta"], kw["r"]) == (4, 128, 4, 8, 2)
-    check_buildable(cfg)
-    wrapped, _ = make_env(cfg)
+    Trainer(cfg).close()
+    wrapped, _ = make_env(cfg.env, num_envs=1, seed=0)
     assert wrapped.observation_shape == (1345,)
 
 

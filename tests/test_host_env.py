@@ -12,9 +12,7 @@ import jax.numpy as jnp  # noqa: E402
 from relit_eqx.cli import main  # noqa: E402
 from relit_eqx.envs import Box, Discrete, GymnasiumVectorEnv  # noqa: E402
 from relit_eqx.models import get_model  # noqa: E402
-from relit_eqx.rl import Agent, RolloutCarry  # noqa: E402
-from relit_eqx.rl.logging import read_metrics  # noqa: E402
-from relit_eqx.rl.rollout import collect_host_rollout  # noqa: E402
+from relit_eqx.rl import Agent, RolloutCarry, collect_host_rollout, read_metrics  # noqa: E402
 
 
 def test_cartpole_matches_gymnasium_and_truncates():
@@ -124,16 +122,16 @@ def test_mysterypath_preset():
     flattened and scaled, `MultiDiscrete([3, 3])` as 9 joint actions). Runs when
     memory-gym is installed."""
     pytest.importorskip("memory_gym")
-    from relit_eqx.rl import get_preset
-    from relit_eqx.rl.train import check_buildable, make_env
+    from relit_eqx.envs import make_env
+    from relit_eqx.rl import Trainer, get_preset
 
     cfg = get_preset("mysterypath-arelit")
     a = cfg.algo
     assert (a.num_envs, a.num_steps, a.num_minibatches, a.update_epochs, a.lr) == (
         128, 128, 8, 3, 2.5e-4,
     )  # fmt: skip
-    check_buildable(cfg)
-    env, _ = make_env(cfg, num_envs=2)
+    Trainer(cfg).close()
+    env, _ = make_env(cfg.env, num_envs=2, seed=cfg.seed)
     try:
         assert env.observation_shape == (84 * 84 * 3,) and env.action_space() == Discrete(9)
         obs = env.reset()

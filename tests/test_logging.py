@@ -7,7 +7,9 @@ import struct
 
 import pytest
 
-from relit_eqx.rl.logging import METRIC_COLUMNS, MetricsWriter, Progress, plot_learning_curve
+from relit_eqx.rl.plotting import plot_learning_curve
+from relit_eqx.rl.progress import Progress
+from relit_eqx.rl.run_dir import METRIC_COLUMNS, MetricsWriter
 
 
 def _png_width(path) -> int:

@@ -17,17 +17,17 @@ from relit_eqx.rl import (
     Categorical,
     DiagGaussian,
     ModelConfig,
+    Trainer,
     Transition,
     bootstrap_values,
     collect_rollout,
     gae,
     get_preset,
-    init_runner,
     ppo_loss_terms,
     ppo_update,
+    read_metrics,
     run_training,
 )
-from relit_eqx.rl.logging import read_metrics
 
 # One tiny configuration for every end-to-end test (here and in test_cli.py), so the
 # training chunk compiles once per test session.
@@ -325,13 +325,14 @@ def test_continuous_ppo_update_runs():
 
 def test_rollout_reset_flags_and_truncation_bootstrap():
     cfg = tiny_config()
-    setup, runner = init_runner(cfg)
-    agent = eqx.combine(runner.params, setup.static)
+    trainer = Trainer(cfg)
+    runner = trainer.init()
+    agent = trainer.agent(runner)
     params = TMazeParams(max_steps_in_episode=5)
 
     @jax.jit
     def roll(carry, key):
-        return collect_rollout(agent, setup.env, params, carry, key, 24)
+        return collect_rollout(agent, trainer.env, params, carry, key, 24)
 
     carry, traj, last_value = roll(runner.rollout, jax.random.key(0))
     reset = np.asarray(traj.reset)

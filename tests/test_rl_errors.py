@@ -4,9 +4,10 @@ is compiled or written."""
 import pytest
 from test_ppo import TINY_ARGS
 
-import relit_eqx.rl.train as train_module
+import relit_eqx.cli.train as train_module
 from relit_eqx.cli import main
 from relit_eqx.rl import ConfigError
+from relit_eqx.rl.trainer import Trainer
 
 
 @pytest.fixture(autouse=True)
@@ -17,8 +18,8 @@ def nothing_runs(monkeypatch):
         raise AssertionError("training started despite bad input")
 
     monkeypatch.setattr(train_module, "run_training", boom)
-    monkeypatch.setattr(train_module, "init_runner", boom)
-    monkeypatch.setattr(train_module, "_compiled_chunk", boom)
+    monkeypatch.setattr(Trainer, "init", boom)
+    monkeypatch.setattr(Trainer, "compile", boom)
 
 
 def _fails(capsys, args, *fragments):
@@ -129,7 +130,7 @@ def test_negative_stop_after(capsys):
 def test_resume_cannot_change_the_config(capsys, tmp_path):
     from test_ppo import tiny_config
 
-    from relit_eqx.rl.checkpoint import save_config
+    from relit_eqx.rl.run_dir import save_config
 
     run = tmp_path / "r"
     run.mkdir()
@@ -212,7 +213,7 @@ def test_checkpoint_that_does_not_fit(tmp_path):
     misread."""
     import jax.numpy as jnp
 
-    from relit_eqx.rl.checkpoint import load_checkpoint, save_checkpoint
+    from relit_eqx.rl.run_dir import load_checkpoint, save_checkpoint
 
     save_checkpoint(tmp_path, {"w": jnp.zeros((16, 128)), "b": jnp.zeros(128)})
     loaded = load_checkpoint(tmp_path, {"w": jnp.ones((16, 128)), "b": jnp.ones(128)})

@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 from test_ppo import _gae_oracle, tiny_config
 
-import relit_eqx.rl.train as learner_module
+import relit_eqx.rl.learner as learner_module
 from relit_eqx.envs import AutoResetWrapper, Discrete, Environment, EpisodeStatsWrapper
 from relit_eqx.models import get_model
-from relit_eqx.rl import Agent, RolloutCarry, collect_rollout, init_runner, update_step
+from relit_eqx.rl import Agent, RolloutCarry, Trainer, collect_rollout
 from relit_eqx.rl.config import EnvConfig
 
 pytestmark = pytest.mark.usefixtures("quick_compiles")
@@ -29,7 +29,8 @@ def test_learner_gae_sees_truncations(monkeypatch):
         env=EnvConfig(name="tmaze", corridor_length=4, max_steps_in_episode=3),
         algo=dataclasses.replace(base.algo, gamma=0.9, gae_lambda=0.8),
     )
-    setup, runner = init_runner(cfg)
+    trainer = Trainer(cfg)
+    runner = trainer.init()
     seen = {}
     real_update = learner_module.ppo_update
 
@@ -40,8 +41,8 @@ def test_learner_gae_sees_truncations(monkeypatch):
         )
 
     monkeypatch.setattr(learner_module, "ppo_update", spy)
-    agent = eqx.combine(runner.params, setup.static)
-    new_runner, _ = update_step(setup, runner)
+    agent = trainer.agent(runner)
+    new_runner, _ = trainer.update(runner)
     traj = jax.tree_util.tree_map(np.asarray, seen["traj"])
     truncated = traj.truncated
     assert truncated.sum() >= cfg.algo.num_envs  # every env truncates at least once

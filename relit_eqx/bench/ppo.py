@@ -1,8 +1,8 @@
 """PPO throughput: environment steps per second of the whole update on T-Maze.
 
 Each model at the paper's size (`rl.presets.MODEL_SIZES`) under one algorithm
-configuration: the compiled training chunk of `run_training` (`init_runner`,
-`_compiled_chunk`: rollout, GAE and the PPO epochs, `updates` of them fused) is timed
+configuration: the compiled training chunk of `run_training` (`Trainer.init`,
+`Trainer.compile`: rollout, GAE and the PPO epochs, `updates` of them fused) is timed
 after warm-up, compilation excluded, medians of interleaved repeats.
 """
 
@@ -40,9 +40,9 @@ def run(
 
     `overrides` replaces constructor arguments of every model (tiny sizes for smoke tests).
     """
+    from ..rl import Trainer
     from ..rl.presets import get_preset
     from ..rl.sweep import Cell, cell_config
-    from ..rl.train import _compiled_chunk, init_runner
 
     if algo == "ppo":
         length = corridor_length or get_preset("tmaze-arelit").env.corridor_length
@@ -58,9 +58,10 @@ def run(
             model_kwargs=overrides,
             log_interval=updates,
         )
-        setup, runner = init_runner(cfg)
+        trainer = Trainer(cfg)
+        runner = trainer.init()
         t0 = time.perf_counter()
-        chunk = _compiled_chunk(setup, runner)
+        chunk = trainer.compile(runner)
         compile_s = time.perf_counter() - t0
         label = LABELS[name]
         cands[label] = (chunk, (runner, jnp.asarray(updates, jnp.int32)))

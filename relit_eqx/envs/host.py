@@ -2,7 +2,7 @@
 
 A host environment runs in Python on the CPU, so it cannot be traced into the jitted
 update. `GymnasiumVectorEnv` wraps a Gymnasium vector environment (`gymnasium.make_vec`)
-for a Python rollout loop (`relit_eqx.rl.rollout.collect_host_rollout`): the agent acts
+for a Python rollout loop (`relit_eqx.rl.collect_host_rollout`): the agent acts
 with a jitted step, the vector environment steps on the host, and the whole rollout is
 then handed to the same jitted learner as for JAX environments.
 

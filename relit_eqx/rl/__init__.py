@@ -1,6 +1,20 @@
-"""Online RL with memory models: the agent, PPO/A2C, configuration, presets, training."""
+"""Online RL with memory models: the agent, PPO/A2C, configuration, presets, training.
 
+- Configure a run: `TrainConfig` (`EnvConfig`, `ModelConfig`, `AgentConfig`,
+  `AlgoConfig`), `validate`, `ConfigError`; named ones: `get_preset`, `preset_names`,
+  `PRESETS`, `paper_a2c`, `paper_agent`.
+- Train it: `run_training(cfg, run_dir)` (a run directory: config, checkpoint,
+  metrics, learning curve; resumable) → `RunResult`; `read_metrics` reads the CSV.
+- Build your own loop: `Trainer(cfg)` (`init`, `update`, `chunk`) on a `RunnerState`.
+- The pieces: `Agent` (with `Categorical`, `DiagGaussian`, `MLPHead`), `act`,
+  `collect_rollout`, `collect_host_rollout` (→ `Transition`, `RolloutCarry`), `gae`,
+  `bootstrap_values`, `ppo_loss_terms`, `ppo_update` (A2C is its one-epoch,
+  one-minibatch case).
+"""
+
+from .acting import act
 from .agent import Agent, Categorical, DiagGaussian, MLPHead
+from .collect import collect_host_rollout, collect_rollout
 from .config import (
     AgentConfig,
     AlgoConfig,
@@ -10,7 +24,8 @@ from .config import (
     TrainConfig,
     validate,
 )
-from .ppo import bootstrap_values, gae, ppo_loss_terms, ppo_update
+from .losses import ppo_loss_terms
+from .ppo import bootstrap_values, gae, ppo_update
 from .presets import (
     DEFAULT_PRESET,
     EXTRA_PRESETS,
@@ -20,20 +35,10 @@ from .presets import (
     paper_agent,
     preset_names,
 )
-from .rollout import RolloutCarry, Transition, collect_host_rollout, collect_rollout
-from .train import (
-    RunnerState,
-    RunResult,
-    check_devices,
-    host_update_step,
-    init_runner,
-    make_agent,
-    make_env,
-    make_mesh,
-    run_training,
-    shard_runner,
-    update_step,
-)
+from .run import Interrupted, RunResult, run_training
+from .run_dir import read_metrics
+from .trainer import Trainer
+from .types import RolloutCarry, RunnerState, Transition
 
 __all__ = [
     "Agent",
@@ -45,6 +50,7 @@ __all__ = [
     "DiagGaussian",
     "EXTRA_PRESETS",
     "EnvConfig",
+    "Interrupted",
     "MLPHead",
     "ModelConfig",
     "PRESETS",
@@ -52,25 +58,20 @@ __all__ = [
     "RunResult",
     "RunnerState",
     "TrainConfig",
+    "Trainer",
     "Transition",
+    "act",
     "bootstrap_values",
-    "check_devices",
     "collect_host_rollout",
     "collect_rollout",
     "gae",
     "get_preset",
-    "host_update_step",
-    "init_runner",
-    "make_agent",
-    "make_env",
-    "make_mesh",
     "paper_a2c",
     "paper_agent",
     "ppo_loss_terms",
     "ppo_update",
     "preset_names",
+    "read_metrics",
     "run_training",
-    "shard_runner",
-    "update_step",
     "validate",
 ]

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
-import importlib
-import importlib.util
 import json
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,16 +18,8 @@ __all__ = [
     "validate",
     "config_to_dict",
     "config_from_dict",
-    "ENV_NAMES",
-    "ENV_ENGINES",
-    "split_env_name",
-    "load_models",
+    "changed_fields",
 ]
-
-#: Built-in environments.
-ENV_NAMES = ("tmaze",)
-#: Engines whose environments `env.name` can name as `ENGINE:ID`, and their extras.
-ENV_ENGINES = {"gymnax": "gymnax", "craftax": "craftax", "gymnasium": "gymnasium"}
 
 
 class ConfigError(ValueError):
@@ -145,19 +136,6 @@ class TrainConfig:
         return self.total_steps // self.steps_per_update
 
 
-# Modules that register models; imported on demand so that a preset naming a model
-# loads even before (or without) that model's module being imported elsewhere.
-_MODEL_MODULES = ("rnn", "gtrxl", "relit", "arelit")
-
-
-def load_models() -> None:
-    """Import the package's model modules that exist, so their models are registered."""
-    for mod in _MODEL_MODULES:
-        name = f"relit_eqx.models.{mod}"
-        if importlib.util.find_spec(name) is not None:
-            importlib.import_module(name)
-
-
 def _is_int(x: Any) -> bool:
     return isinstance(x, int) and not isinstance(x, bool)
 
@@ -169,56 +147,9 @@ def _positive(path: str, value: Any) -> None:
         raise ConfigError(f"{path} must be positive; got {value}")
 
 
-def split_env_name(name: str) -> tuple[str, str]:
-    """`(engine, id)` of an `env.name`: `("tmaze", "tmaze")` or e.g.
-    `("gymnax", "CartPole-v1")`; `ConfigError` for anything else."""
-    if name in ENV_NAMES:
-        return name, name
-    engine, sep, id_ = name.partition(":")
-    if not sep or engine not in ENV_ENGINES or not id_:
-        raise ConfigError(
-            f"env.name: unknown environment {name!r}; choices: {', '.join(ENV_NAMES)}, "
-            + ", ".join(f"{e}:ID" for e in ENV_ENGINES)
-        )
-    return engine, id_
-
-
-def _check_env(env: EnvConfig) -> None:
-    """The environment's id is known to its engine (importing the engine, which must be
-    installed); nothing is built."""
-    from ..envs import CRAFTAX_IDS, check_gymnasium_id, gymnax_ids
-
-    engine, id_ = split_env_name(env.name)
-    try:
-        if engine == "gymnax":
-            ids = gymnax_ids()
-            if id_ not in ids:
-                raise ConfigError(
-                    f"env.name: unknown gymnax id {id_!r}; gymnax ids: {', '.join(ids)}"
-                )
-        elif engine == "craftax":
-            if id_ not in CRAFTAX_IDS:
-                raise ConfigError(
-                    f"env.name: unknown Craftax id {id_!r}; Craftax ids: {', '.join(CRAFTAX_IDS)}"
-                )
-            if importlib.util.find_spec("craftax") is None:
-                raise ImportError(
-                    "the optional package 'craftax' is not installed; "
-                    "install it with: pip install 'relit_eqx[craftax]'"
-                )
-        elif engine == "gymnasium":
-            check_gymnasium_id(id_)
-    except ImportError as e:
-        raise ConfigError(f"env.name {env.name!r}: {e}") from None
-    except ValueError as e:
-        raise ConfigError(f"env.name: {e}") from None
-    if env.kwargs and engine not in ("gymnax", "gymnasium"):
-        raise ConfigError(f"env.kwargs: {engine} takes no constructor arguments; got {env.kwargs}")
-    if env.params and engine not in ("gymnax", "craftax"):
-        raise ConfigError(
-            f"env.params: {engine} has no parameter overrides; got {env.params} "
-            + ("(use env.max_steps_in_episode)" if engine == "tmaze" else "(use env.kwargs)")
-        )
+def _number(path: str, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | float) or math.isnan(value):
+        raise ConfigError(f"{path} must be a number; got {value!r}")
 
 
 def validate(cfg: TrainConfig) -> None:
@@ -227,16 +158,14 @@ def validate(cfg: TrainConfig) -> None:
     Cheap: no model is built and nothing is compiled. An environment of another engine
     (`gymnax:…`, `craftax:…`, `gymnasium:…`) imports that engine to check the id.
     """
+    from ..envs import check_env
     from ..models import model_names
 
-    _check_env(cfg.env)
-    _positive("env.corridor_length", cfg.env.corridor_length)
-    if cfg.env.name == "tmaze" and cfg.env.corridor_length > 256:
-        raise ConfigError(f"env.corridor_length must be at most 256; got {cfg.env.corridor_length}")
-    if cfg.env.max_steps_in_episode is not None:
-        _positive("env.max_steps_in_episode", cfg.env.max_steps_in_episode)
+    try:
+        check_env(cfg.env)
+    except (ImportError, ValueError) as e:
+        raise ConfigError(str(e)) from None
 
-    load_models()
     if cfg.model.name not in model_names():
         raise ConfigError(
             f"model.name: unknown model {cfg.model.name!r}; registered models: {model_names()}"
@@ -264,6 +193,13 @@ def validate(cfg: TrainConfig) -> None:
             f"algo.num_envs ({a.num_envs}) must be divisible by algo.num_minibatches "
             f"({a.num_minibatches}): a minibatch is a set of whole env trajectories"
         )
+    for name in ("anneal_lr", "clip_value", "normalize_advantages"):
+        if not isinstance(getattr(a, name), bool):
+            raise ConfigError(f"algo.{name} must be true or false; got {getattr(a, name)!r}")
+    for name in (
+        "lr", "adam_eps", "gamma", "gae_lambda", "clip_eps", "vf_coef", "ent_coef", "max_grad_norm"
+    ):  # fmt: skip
+        _number(f"algo.{name}", getattr(a, name))
     for name in ("lr", "adam_eps", "clip_eps", "max_grad_norm"):
         if not getattr(a, name) > 0:
             raise ConfigError(f"algo.{name} must be positive; got {getattr(a, name)}")
@@ -290,27 +226,67 @@ def config_to_dict(cfg: TrainConfig) -> dict[str, Any]:
     return dataclasses.asdict(cfg)
 
 
+def _fields_of(cls: type, d: Any, where: str) -> dict[str, Any]:
+    if not isinstance(d, dict):
+        raise ConfigError(f"{where or 'the configuration'} must be an object; got {d!r}")
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(d) - names)
+    if unknown:
+        raise ConfigError(
+            f"unknown field {where}{unknown[0]!r} in the saved configuration; "
+            f"{cls.__name__} has: {', '.join(sorted(names))}"
+        )
+    return dict(d)
+
+
 def config_from_dict(d: dict[str, Any]) -> TrainConfig:
-    """Inverse of `config_to_dict` (lists become tuples where the field is a tuple)."""
+    """Inverse of `config_to_dict` (lists become tuples where the field is a tuple).
+
+    `ConfigError` naming the field for an unknown key, a missing part or a value of the
+    wrong kind."""
+    top = _fields_of(TrainConfig, d, "")
     try:
-        agent = dict(d["agent"])
-        agent["head_hidden"] = tuple(agent["head_hidden"])
-        env: dict[str, Any] = dict(d["env"])
+        agent = _fields_of(AgentConfig, top.get("agent", {}), "agent.")
+        if "head_hidden" in agent:
+            agent["head_hidden"] = tuple(agent["head_hidden"])
+        env = _fields_of(EnvConfig, top.get("env", {}), "env.")
         for k in ("kwargs", "params"):
             if k in env:
                 env[k] = dict(env[k])
+        model = _fields_of(ModelConfig, top.get("model", {}), "model.")
+        if "kwargs" in model:
+            model["kwargs"] = dict(model["kwargs"])
+        algo = _fields_of(AlgoConfig, top.get("algo", {}), "algo.")
         return TrainConfig(
             env=EnvConfig(**env),
-            model=ModelConfig(name=d["model"]["name"], kwargs=dict(d["model"]["kwargs"])),
+            model=ModelConfig(**model),
             agent=AgentConfig(**agent),
-            algo=AlgoConfig(**d["algo"]),
-            total_steps=d["total_steps"],
-            seed=d["seed"],
-            log_interval=d["log_interval"],
+            algo=AlgoConfig(**algo),
+            **{k: v for k, v in top.items() if k not in ("env", "model", "agent", "algo")},
         )
-    except (KeyError, TypeError) as e:
+    except (KeyError, TypeError, ValueError) as e:
+        if isinstance(e, ConfigError):
+            raise
         raise ConfigError(f"malformed saved configuration: {e}") from None
 
 
+def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        if isinstance(v, dict) and k != "kwargs" and k != "params":
+            out.update(_flatten(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
+def changed_fields(a: TrainConfig, b: TrainConfig) -> list[str]:
+    """The fields (dotted: `algo.lr`) other than `total_steps` in which `a` and `b`
+    differ: empty when `b` continues the run `a` (only its length may change)."""
+    fa, fb = _flatten(config_to_dict(a)), _flatten(config_to_dict(b))
+    return sorted(k for k in set(fa) | set(fb) if k != "total_steps" and fa.get(k) != fb.get(k))
+
+
 def config_to_json(cfg: TrainConfig) -> str:
+    """`cfg` as the JSON text of a run directory's `config.json`."""
     return json.dumps(config_to_dict(cfg), indent=2, sort_keys=True)

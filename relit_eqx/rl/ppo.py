@@ -1,9 +1,7 @@
-"""PPO (and A2C, its one-epoch one-minibatch case): GAE, the loss, the update.
+"""PPO (and A2C, its one-epoch one-minibatch case): GAE and the update.
 
-Minibatches are sets of whole environment trajectories of the rollout: the memory
-model is re-run (training form, `Agent.__call__`) from the stored rollout-start state
-with the stored reset flags, so gradients flow through the rollout (truncated BPTT)
-but never across an episode boundary (the model zeroes its state at a reset).
+Minibatches are sets of whole environment trajectories of the rollout (see
+`losses.minibatch_loss`).
 """
 
 from __future__ import annotations
@@ -16,9 +14,10 @@ from jaxtyping import Array, Bool, Float, PRNGKeyArray, PyTree
 
 from .agent import Agent
 from .config import AlgoConfig
-from .rollout import Transition
+from .losses import minibatch_loss
+from .types import Transition
 
-__all__ = ["bootstrap_values", "gae", "ppo_loss_terms", "ppo_update"]
+__all__ = ["bootstrap_values", "gae", "ppo_update"]
 
 
 def bootstrap_values(
@@ -69,76 +68,6 @@ def gae(
     return advantages, advantages + values
 
 
-def ppo_loss_terms(
-    log_prob: Float[Array, "..."],
-    old_log_prob: Float[Array, "..."],
-    advantages: Float[Array, "..."],
-    values: Float[Array, "..."],
-    old_values: Float[Array, "..."],
-    returns: Float[Array, "..."],
-    entropy: Float[Array, "..."],
-    *,
-    clip_eps: float,
-    clip_value: bool = True,
-) -> dict[str, Float[Array, ""]]:
-    """The pieces of the PPO loss, each a mean over the batch.
-
-        ρ = exp(log π - log π_old)
-        policy_loss = -mean(min(ρ A, clip(ρ, 1-ε, 1+ε) A))
-        value_loss  = ½ mean(max((V - R)², (V_old + clip(V - V_old, -ε, ε) - R)²))
-                      (½ mean((V - R)²) without value clipping)
-        entropy     = mean(H)
-
-    Also `approx_kl = mean((ρ - 1) - log ρ)` and `clip_frac = mean(|ρ - 1| > ε)`
-    (diagnostics, not differentiated).
-    """
-    log_ratio = log_prob - old_log_prob
-    ratio = jnp.exp(log_ratio)
-    surrogate = jnp.minimum(
-        ratio * advantages, jnp.clip(ratio, 1 - clip_eps, 1 + clip_eps) * advantages
-    )
-    value_sq = (values - returns) ** 2
-    if clip_value:
-        clipped = old_values + jnp.clip(values - old_values, -clip_eps, clip_eps)
-        value_sq = jnp.maximum(value_sq, (clipped - returns) ** 2)
-    return {
-        "policy_loss": -jnp.mean(surrogate),
-        "value_loss": 0.5 * jnp.mean(value_sq),
-        "entropy": jnp.mean(entropy),
-        "approx_kl": jax.lax.stop_gradient(jnp.mean((ratio - 1) - log_ratio)),
-        "clip_frac": jax.lax.stop_gradient(jnp.mean(jnp.abs(ratio - 1) > clip_eps)),
-    }
-
-
-def _minibatch_loss(
-    agent: Agent,
-    traj: Transition,
-    start_state: PyTree[Array],
-    advantages: Float[Array, "B T"],
-    returns: Float[Array, "B T"],
-    cfg: AlgoConfig,
-) -> tuple[Float[Array, ""], dict[str, Array]]:
-    """Loss on a minibatch of whole trajectories (batch-major `[B, T, ...]`)."""
-    dist, values, _ = jax.vmap(agent)(traj.obs, traj.reset, start_state)
-    if cfg.normalize_advantages:
-        advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
-    terms = ppo_loss_terms(
-        dist.log_prob(traj.action),
-        traj.log_prob,
-        advantages,
-        values,
-        traj.value,
-        returns,
-        dist.entropy(),
-        clip_eps=cfg.clip_eps,
-        clip_value=cfg.clip_value,
-    )
-    loss = (
-        terms["policy_loss"] + cfg.vf_coef * terms["value_loss"] - cfg.ent_coef * terms["entropy"]
-    )
-    return loss, terms
-
-
 def ppo_update(
     agent: Agent,
     optimizer: optax.GradientTransformation,
@@ -177,14 +106,14 @@ def ppo_update(
         agent = eqx.combine(params, static)
         mb_traj, mb_adv, mb_ret = jax.tree_util.tree_map(lambda x: x[idx], data)
         mb_start = jax.tree_util.tree_map(lambda x: x[idx], start_state)
-        (loss, terms), grads = eqx.filter_value_and_grad(_minibatch_loss, has_aux=True)(
+        (loss, terms), grads = eqx.filter_value_and_grad(minibatch_loss, has_aux=True)(
             agent, mb_traj, mb_start, mb_adv, mb_ret, cfg
         )
         updates, opt_state = optimizer.update(
             grads, opt_state, eqx.filter(agent, eqx.is_inexact_array)
         )
         agent = eqx.apply_updates(agent, updates)
-        metrics = dict(terms, loss=loss, grad_norm=optax.global_norm(grads))
+        metrics = dict(terms, loss=loss, grad_norm=optax.tree.norm(grads))
         return (eqx.filter(agent, eqx.is_array), opt_state), metrics
 
     def epoch(carry, k):

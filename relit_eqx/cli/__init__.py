@@ -1,7 +1,8 @@
-"""The `relit-eqx` command line: `relit-eqx SUBCOMMAND [options]`.
+"""The `relit-eqx` command line: `relit-eqx SUBCOMMAND [options]`; argument parsing only
+(the work is done by `relit_eqx.rl` and `relit_eqx.bench`).
 
 Subcommands are entries of `COMMANDS` (name → function taking the remaining arguments
-and returning an exit code), so new ones (`bench`, `sweep`) are one line each.
+and returning an exit code), so a new one is one line.
 """
 
 from __future__ import annotations
@@ -13,19 +14,19 @@ __all__ = ["COMMANDS", "main"]
 
 
 def _train(argv: list[str]) -> int:
-    from .rl.train import train_command
+    from .train import train_command
 
     return train_command(argv)
 
 
 def _bench(argv: list[str]) -> int:
-    from .bench.cli import bench_command
+    from ..bench.cli import bench_command
 
     return bench_command(argv)
 
 
 def _sweep(argv: list[str]) -> int:
-    from .rl.sweep import sweep_command
+    from .sweep import sweep_command
 
     return sweep_command(argv)
 
@@ -59,7 +60,3 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as e:  # argparse/tyro exit on bad arguments or --help
         code = e.code
         return code if isinstance(code, int) else (0 if code is None else 2)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,0 +1,7 @@
+"""`python -m relit_eqx.cli …` is `relit-eqx …`."""
+
+import sys
+
+from . import main
+
+sys.exit(main())

@@ -1,0 +1,170 @@
+"""`relit-eqx sweep`: T-Maze sweeps (corridor lengths × models × seeds) from the
+command line; the work is `relit_eqx.rl.sweep`'s."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from ..rl.config import ConfigError, validate
+from ..rl.sweep import (
+    ALGOS,
+    LENGTHS,
+    MODELS,
+    Cell,
+    aggregate,
+    cell_config,
+    check_model_kwargs,
+    run_cell,
+)
+from .common import enable_compilation_cache, error, missing_rl_extra
+
+__all__ = ["sweep_command"]
+
+
+def _int_list(name: str, text: str) -> list[int]:
+    try:
+        values = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise ConfigError(f"--{name} must be comma-separated integers; got {text!r}") from None
+    if not values:
+        raise ConfigError(f"--{name} is empty")
+    return values
+
+
+def _json_object(name: str, text: str) -> dict[str, Any]:
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise ConfigError(f"--{name} is not JSON: {e}") from None
+    if not isinstance(value, dict):
+        raise ConfigError(f"--{name} must be a JSON object")
+    return value
+
+
+def _error(msg: str) -> int:
+    return error("sweep", msg)
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="relit-eqx sweep",
+        description="T-Maze sweep: corridor lengths x models x seeds, one resumable run "
+        "directory per cell (DIR/<model>-L<L>-s<seed>); rerun the same command to "
+        "continue. Ends with the aggregate: tmaze.csv and tmaze-L<L>.png.",
+    )
+    p.add_argument("--lengths", default=",".join(map(str, LENGTHS)), help="corridor lengths")
+    p.add_argument("--models", default=",".join(MODELS), help=f"models, from {MODELS}")
+    p.add_argument("--seeds", default="0,1,2", help="seeds")
+    p.add_argument("--total-steps", type=int, default=5_000_000, help="env steps per run")
+    p.add_argument(
+        "--algo",
+        choices=ALGOS,
+        default="a2c",
+        help="a2c: the authors' A2C setup per model (paper_a2c(model), GRU/LSTM widths "
+        "680/600); a2c-uniform: the earlier sweep's (AReLiT's A2C settings and vf_coef 0.5 "
+        "for every model); ppo: the tmaze-<model> preset's PPO",
+    )
+    p.add_argument("--out", type=Path, default=Path("runs/sweep"), help="run directories")
+    p.add_argument("--results", type=Path, default=None, help="CSV and figures (default --out)")
+    p.add_argument(
+        "--budget-minutes",
+        type=float,
+        default=None,
+        help="cap on each run's wall time over all invocations (resumable past it)",
+    )
+    p.add_argument(
+        "--model-kwargs",
+        default="{}",
+        help="JSON object overriding model sizes, e.g. '{\"d_model\": 8}' (applied to the "
+        "models that take them; a key no model of the sweep takes is an error)",
+    )
+    p.add_argument(
+        "--algo-kwargs",
+        default="{}",
+        help="JSON object overriding fields of the algorithm's configuration, e.g. "
+        "'{\"lr\": 5e-4}'",
+    )
+    p.add_argument("--log-interval", type=int, default=None, help="updates per chunk")
+    p.add_argument("--aggregate-only", action="store_true", help="only write CSV and figures")
+    p.add_argument("--no-progress", action="store_true")
+    return p
+
+
+def sweep_command(argv: Sequence[str]) -> int:
+    """`relit-eqx sweep [options]`; returns the exit code (2: bad input, reported before
+    anything is trained)."""
+    args = _parser().parse_args(list(argv))
+    missing = missing_rl_extra("matplotlib")
+    if missing is not None:
+        return _error(missing)
+    try:
+        lengths = _int_list("lengths", args.lengths)
+        seeds = _int_list("seeds", args.seeds)
+        models = [m.strip() for m in args.models.split(",") if m.strip()]
+        if not models:
+            raise ConfigError("--models is empty")
+        for m in models:
+            if m not in MODELS:
+                raise ConfigError(f"--models: unknown model {m!r}; choices: {', '.join(MODELS)}")
+        for L in lengths:
+            if L <= 0:
+                raise ConfigError(f"--lengths: corridor lengths must be positive; got {L}")
+        if args.total_steps <= 0:
+            raise ConfigError(f"--total-steps must be positive; got {args.total_steps}")
+        if args.budget_minutes is not None and not args.budget_minutes > 0:
+            raise ConfigError(f"--budget-minutes must be positive; got {args.budget_minutes}")
+        overrides = _json_object("model-kwargs", args.model_kwargs)
+        algo_overrides = _json_object("algo-kwargs", args.algo_kwargs)
+        check_model_kwargs(models, overrides)
+        cells = [Cell(m, L, s) for L in lengths for m in models for s in seeds]
+        configs = {
+            c: cell_config(
+                c,
+                algo=args.algo,
+                total_steps=args.total_steps,
+                model_kwargs=overrides,
+                algo_kwargs=algo_overrides,
+                log_interval=args.log_interval,
+            )
+            for c in cells
+        }
+        if not args.aggregate_only:
+            for cfg in configs.values():
+                validate(cfg)
+    except ConfigError as e:
+        return _error(str(e))
+
+    if not args.aggregate_only:
+        enable_compilation_cache()
+        budget = None if args.budget_minutes is None else args.budget_minutes * 60
+        for i, (cell, cfg) in enumerate(configs.items(), 1):
+            run_dir = args.out / cell.name
+            print(
+                f"[{i}/{len(cells)}] {cell.name}: {cfg.total_steps:,} env steps -> {run_dir}",
+                file=sys.stderr,
+                flush=True,
+            )
+            try:
+                state = run_cell(cfg, run_dir, budget_seconds=budget, progress=not args.no_progress)
+            except ConfigError as e:
+                return _error(str(e))
+            except KeyboardInterrupt:
+                print("\ninterrupted; rerun the same command to continue", file=sys.stderr)
+                return 130
+            status = "complete" if state["complete"] else "stopped (budget)"
+            print(
+                f"[{i}/{len(cells)}] {cell.name}: {status} at {state['env_steps']:,} env steps, "
+                f"{state['wall_seconds']:.0f} s",
+                file=sys.stderr,
+                flush=True,
+            )
+    csv_path, figures = aggregate(args.out, args.results)
+    print(f"results: {csv_path}")
+    for f in figures:
+        print(f"figure: {f}")
+    return 0
