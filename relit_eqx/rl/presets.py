@@ -58,9 +58,19 @@ PAPER_TMAZE_ALGO: dict[str, dict[str, float]] = {
     "lstm": {"lr": 1e-4, "ent_coef": 1e-3},
 }
 #: What the paper's A2C sweep changes in `MODEL_SIZES`: the authors' widths of the
-#: recurrent baselines (one layer each) and AReLiT's initialisation (their code's).
+#: recurrent baselines (one layer each), AReLiT's initialisation (their code's) and
+#: ReLiT's rule and kernel (their GaLiTe's).
 PAPER_TMAZE_SIZES: dict[str, dict[str, Any]] = {
     "arelit": {"authors_init": True},
+    # Their GaLiTe (`config/tmaze/relit.yaml`): the projected-sigmoid rule and `pp_relu`
+    # with `nu: 2`, their name for our `eta`; the rule has no chunked form, and the
+    # step loop keeps less in memory than the associative scan's `d × n` decays.
+    "relit": {
+        "eta": 2,
+        "kernel": "pp_relu",
+        "update_rule": "projected_sigmoid",
+        "method": "scan",
+    },
     "gru": {"d_model": 680, "n_layers": 1},
     "lstm": {"d_model": 600, "n_layers": 1},
 }
