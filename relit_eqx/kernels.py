@@ -14,7 +14,10 @@ under the shared equivalence suite in `tests/test_forms.py` with no other edit.
 | `pp_relu` | `vec(relu(p) ⊗ relu(x))`, the paper's learned outer-product map | `eta·d` |
 | `pp_elu+1` | `vec((elu(p)+1) ⊗ (elu(x)+1))` | `eta·d` |
 
-Outer-product features are p-major: feature `i_p·d + i_x` is `p[i_p]·x[i_x]`.
+Outer-product features are p-major: feature `i_p·d + i_x` is `p[i_p]·x[i_x]`. The
+expansion `eta` is the width of `p`: the authors' code calls it `nu` (`kernel: {name:
+pp_relu, nu: 2}` in their ReLiT configuration is `kernel="pp_relu", eta=2` here), and
+lays the features out x-major, a permutation that changes no model output.
 """
 
 from __future__ import annotations
