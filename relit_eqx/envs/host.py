@@ -7,7 +7,9 @@ with a jitted step, the vector environment steps on the host, and the whole roll
 then handed to the same jitted learner as for JAX environments.
 
 The vector environment resets finished episodes itself, in the same step
-(`AutoresetMode.SAME_STEP`, the semantics of `AutoResetWrapper`): the returned
+(`AutoresetMode.SAME_STEP`, the semantics of `AutoResetWrapper`; with a Gymnasium older
+than 1.1, such as the 0.29 that memory-gym pins, the adapter steps the environments
+itself with the same semantics, `"sync"` only): the returned
 observation starts the next episode and the finished episode's last observation is
 kept for bootstrapping truncated episodes. Observations are flattened to float32
 (`Discrete` ones one-hot, `uint8` images scaled to [0, 1]); `Discrete`, `Box` and
@@ -16,7 +18,8 @@ combination (row-major), e.g. memory-gym's `MultiDiscrete([3, 3])` as `Discrete(
 When the environments put `success` in the info of a finished episode (memory-gym
 does), episodes report it.
 
-Gymnasium is optional: `pip install 'relit_eqx[gymnasium]'`.
+Gymnasium is optional: `pip install 'relit_eqx[gymnasium]'`; memory-gym's environments
+(Mystery Path) come with `pip install 'relit_eqx[mysterypath]'`.
 """
 
 from __future__ import annotations
@@ -111,6 +114,48 @@ def _space(space: Any, what: str) -> Discrete | Box | int:
     )
 
 
+class _SameStepVectorEnv:
+    """`N` Gymnasium environments stepped in turn, each reset in the step that ends its
+    episode: the vector environment of Gymnasium >= 1.1 in `AutoresetMode.SAME_STEP`
+    (the same `final_obs`/`final_info` entries), for Gymnasiums without it (memory-gym
+    pins Gymnasium 0.29)."""
+
+    def __init__(self, envs: list[Any]):
+        self.envs = envs
+        self.single_observation_space = envs[0].observation_space
+        self.single_action_space = envs[0].action_space
+
+    def reset(self, seed: int | None = None) -> tuple[np.ndarray, dict[str, Any]]:
+        obs = [
+            env.reset(seed=None if seed is None else seed + i)[0] for i, env in enumerate(self.envs)
+        ]
+        return np.stack(obs), {}
+
+    def step(self, actions: np.ndarray) -> tuple[Any, ...]:
+        n = len(self.envs)
+        obs, final_obs = [], np.empty(n, dtype=object)
+        reward, terminated, truncated = np.zeros(n), np.zeros(n, bool), np.zeros(n, bool)
+        ended, success, has_success = np.zeros(n, bool), np.zeros(n, bool), np.zeros(n, bool)
+        for i, env in enumerate(self.envs):
+            o, reward[i], terminated[i], truncated[i], info = env.step(actions[i])
+            if terminated[i] or truncated[i]:
+                ended[i], final_obs[i] = True, o
+                if "success" in info:
+                    has_success[i], success[i] = True, bool(info["success"])
+                o, _ = env.reset()
+            obs.append(o)
+        info_out: dict[str, Any] = {}
+        if ended.any():
+            info_out = {"final_obs": final_obs, "_final_obs": ended, "final_info": {}}
+            if has_success.any():
+                info_out["final_info"] = {"success": success, "_success": has_success}
+        return np.stack(obs), reward, terminated, truncated, info_out
+
+    def close(self) -> None:
+        for env in self.envs:
+            env.close()
+
+
 class GymnasiumVectorEnv:
     """`num_envs` copies of a Gymnasium environment, stepped on the host.
 
@@ -122,7 +167,7 @@ class GymnasiumVectorEnv:
       `seed + i`).
     - `max_episode_steps`: a time limit (truncation) overriding the registered one.
     - `vectorization_mode`: `"sync"` (in this process, the default) or `"async"` (one
-      process per environment).
+      process per environment; Gymnasium >= 1.1).
     - `kwargs`: keyword arguments of `gymnasium.make_vec` (the environment's own).
 
     `ValueError` for an unknown id, `TypeError` for observation spaces other than `Box`
@@ -148,13 +193,25 @@ class GymnasiumVectorEnv:
         self.id = id
         self.num_envs = num_envs
         self.seed = seed
-        self.envs = gym.make_vec(
-            id,
-            num_envs=num_envs,
-            vectorization_mode=vectorization_mode,
-            vector_kwargs={"autoreset_mode": gym.vector.AutoresetMode.SAME_STEP},
-            **kwargs,
-        )
+        if vectorization_mode not in ("sync", "async"):
+            raise ValueError(
+                f"vectorization_mode must be 'sync' or 'async'; got {vectorization_mode!r}"
+            )
+        if hasattr(gym.vector, "AutoresetMode"):
+            self.envs = gym.make_vec(
+                id,
+                num_envs=num_envs,
+                vectorization_mode=vectorization_mode,
+                vector_kwargs={"autoreset_mode": gym.vector.AutoresetMode.SAME_STEP},
+                **kwargs,
+            )
+        elif vectorization_mode == "sync":
+            self.envs = _SameStepVectorEnv([gym.make(id, **kwargs) for _ in range(num_envs)])
+        else:
+            raise ValueError(
+                f"vectorization_mode='async' needs Gymnasium >= 1.1; this is Gymnasium "
+                f"{gym.__version__} (use 'sync')"
+            )
         try:
             size = _space(self.envs.single_observation_space, "observation")
             self._action_space = _space(self.envs.single_action_space, "action")

@@ -12,6 +12,7 @@ from .contract import (
     small_kwargs,
 )
 from .gtrxl import GTrXL
+from .memax_adapter import MemaxModel  # registers memax-<name> (needs memax to build)
 from .relit import ReLiT
 from .rnn import GRU, LSTM
 
@@ -21,6 +22,7 @@ __all__ = [
     "GRU",
     "GTrXL",
     "LSTM",
+    "MemaxModel",
     "SequenceModel",
     "check_sequence_inputs",
     "check_state",
