@@ -22,7 +22,14 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import jaxtyped
 
-__all__ = ["check_positive", "positive", "check_array", "check_key", "checked"]
+__all__ = [
+    "check_positive",
+    "positive",
+    "check_array",
+    "check_key",
+    "check_key_argument",
+    "checked",
+]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -118,6 +125,11 @@ def check_key(name: str, key: Any) -> None:
         f"{name} must be one PRNG key (jax.random.key(0), shape (); or "
         f"jax.random.PRNGKey(0), uint32 shape (2,)); got dtype {dtype} shape {shape}"
     )
+
+
+def check_key_argument(arguments: Mapping[str, Any]) -> None:
+    """A `checked` precheck: `check_key` on the argument `key` (environments)."""
+    check_key("key", arguments["key"])
 
 
 def checked(precheck: Callable[[Mapping[str, Any]], None] | None = None) -> Callable[[F], F]:

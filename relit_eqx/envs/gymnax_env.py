@@ -31,8 +31,9 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jaxtyping import Array, Bool, Float, PRNGKeyArray, PyTree
+from jaxtyping import Array, ArrayLike, Bool, Float, PRNGKeyArray, PyTree
 
+from .._validation import check_key_argument, checked
 from .wrappers import Box, Discrete, Environment
 
 __all__ = [
@@ -155,12 +156,16 @@ class GymnaxEnv(Environment):
         truncated = jnp.asarray(self.env.is_truncated(state, params), jnp.bool_)
         return terminated, truncated & ~terminated
 
+    @checked(check_key_argument)
     def reset(self, key: PRNGKeyArray, params: PyTree | None = None):
         params = self.params if params is None else params
         obs, state = self.env.reset_env(key, params)
         return self._obs(obs), state
 
-    def step(self, key: PRNGKeyArray, state: PyTree, action: Array, params: PyTree | None = None):
+    @checked(check_key_argument)
+    def step(
+        self, key: PRNGKeyArray, state: PyTree, action: ArrayLike, params: PyTree | None = None
+    ):
         """One step of the engine (`step_env`); `info` holds the engine's own entries plus
         `terminated` and `truncated`."""
         params = self.params if params is None else params

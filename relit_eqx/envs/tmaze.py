@@ -55,6 +55,7 @@ def gray_code_bits(
     p = jnp.asarray(position, jnp.int32)
     g = p ^ (p >> 1)
     shifts = jnp.arange(n_bits - 1, -1, -1, dtype=jnp.int32)
+    shifts = shifts.reshape((1,) * g.ndim + (n_bits,))  # as g[..., None]: same rank
     return ((g[..., None] >> shifts) & 1).astype(jnp.float32)
 
 

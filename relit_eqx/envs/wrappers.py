@@ -24,7 +24,9 @@ from typing import Any
 import equinox as eqx
 import jax
 import jax.numpy as jnp
-from jaxtyping import Array, Bool, Float, PRNGKeyArray, PyTree
+from jaxtyping import Array, ArrayLike, Bool, Float, PRNGKeyArray, PyTree
+
+from .._validation import check_key_argument, checked
 
 __all__ = [
     "Discrete",
@@ -137,10 +139,12 @@ class AutoResetWrapper(Environment):
     def action_space(self, params: PyTree | None = None) -> Discrete | Box:
         return self.env.action_space(params)
 
+    @checked(check_key_argument)
     def reset(self, key: PRNGKeyArray, params: PyTree | None = None):
         return self.env.reset(key, params)
 
-    def step(self, key: PRNGKeyArray, state: PyTree[Array], action: Array, params=None):
+    @checked(check_key_argument)
+    def step(self, key: PRNGKeyArray, state: PyTree[Array], action: ArrayLike, params=None):
         key_step, key_reset = jax.random.split(key)
         obs, next_state, reward, done, info = self.env.step(key_step, state, action, params)
         reset_obs, reset_state = self.env.reset(key_reset, params)
@@ -187,12 +191,14 @@ class EpisodeStatsWrapper(Environment):
     def action_space(self, params: PyTree | None = None) -> Discrete | Box:
         return self.env.action_space(params)
 
+    @checked(check_key_argument)
     def reset(self, key: PRNGKeyArray, params: PyTree | None = None):
         obs, env_state = self.env.reset(key, params)
         state = EpisodeStatsState(env_state, jnp.zeros((), jnp.float32), jnp.zeros((), jnp.int32))
         return obs, state
 
-    def step(self, key: PRNGKeyArray, state: EpisodeStatsState, action: Array, params=None):
+    @checked(check_key_argument)
+    def step(self, key: PRNGKeyArray, state: EpisodeStatsState, action: ArrayLike, params=None):
         obs, env_state, reward, done, info = self.env.step(key, state.env_state, action, params)
         ret = state.episode_return + reward
         length = state.episode_length + 1

@@ -226,7 +226,7 @@ class XLAttention(SequenceMixer):
         position = jax.vmap(self._position_scores)(q)
         index = jnp.broadcast_to(jnp.clip(distance, 0, m)[:, None, :], (t, self.n_heads, m + t))
         position = jnp.take_along_axis(position, index, axis=-1)
-        scores = jnp.einsum("thd,shd->ths", q + self.content_bias, keys) + position
+        scores = jnp.einsum("thd,shd->ths", q + self.content_bias[None], keys) + position
         scores = scores / math.sqrt(self.d_head)
         scores = jnp.where(visible[:, None, :], scores, -jnp.inf)
         weights = jax.nn.softmax(scores, axis=-1)
