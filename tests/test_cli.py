@@ -146,3 +146,29 @@ def test_metrics_rows_past_the_checkpoint_are_dropped_on_resume(tmp_path):
     w.append([dict.fromkeys(METRIC_COLUMNS, 0.5) | {"update": u} for u in range(1, 7)])
     MetricsWriter(path, keep_updates=4)
     assert read_metrics(path)["update"].tolist() == [1, 2, 3, 4]
+
+
+def test_sigterm_checkpoints_and_resumes(tmp_path, monkeypatch, capsys):
+    """SIGTERM (what job schedulers send) stops a run like SIGINT: the chunk in flight
+    is finished and checkpointed, the exit code is 128 + 15, and `--resume` completes it."""
+    import os
+    import signal
+
+    import relit_eqx.rl.run as run_module
+
+    real = run_module.MetricsWriter.append
+
+    def append_then_terminate(self, rows):
+        real(self, rows)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    out = tmp_path / "run"
+    with monkeypatch.context() as m:
+        m.setattr(run_module.MetricsWriter, "append", append_then_terminate)
+        assert _train("--out", str(out)) == 128 + signal.SIGTERM
+    assert "continue with: relit-eqx train --resume" in capsys.readouterr().err
+    assert (out / "checkpoint.eqx").exists()
+    assert len((out / "metrics.csv").read_text().splitlines()) == 1 + 2  # one chunk
+    assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL  # the handler is undone
+    assert main(["train", "--resume", str(out), *RUN_ARGS]) == 0
+    assert len((out / "metrics.csv").read_text().splitlines()) == 1 + 6

@@ -10,6 +10,7 @@ import math
 from dataclasses import dataclass
 
 import equinox as eqx
+import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
@@ -35,7 +36,7 @@ class Learner:
 
 def _masked_mean(x: Array, mask: Bool[Array, "..."]) -> Array:
     n = jnp.sum(mask)
-    total = jnp.sum(jnp.where(mask, x, 0).astype(jnp.float32))
+    total = jnp.sum(jnp.where(mask, x.astype(jnp.float32), 0.0))
     return jnp.where(n > 0, total / jnp.maximum(n, 1).astype(jnp.float32), jnp.nan)
 
 
@@ -71,7 +72,8 @@ def learn(
         a.gamma,
         a.gae_lambda,
     )
-    lr = learner.schedule(runner.update * a.update_epochs * a.num_minibatches)
+    with jax.numpy_dtype_promotion("standard"):  # optax's schedules mix int and float
+        lr = learner.schedule(runner.update * a.update_epochs * a.num_minibatches)
     agent, opt_state, loss_metrics = ppo_update(
         agent,
         learner.optimizer,

@@ -109,9 +109,12 @@ def ppo_update(
         (loss, terms), grads = eqx.filter_value_and_grad(minibatch_loss, has_aux=True)(
             agent, mb_traj, mb_start, mb_adv, mb_ret, cfg
         )
-        updates, opt_state = optimizer.update(
-            grads, opt_state, eqx.filter(agent, eqx.is_inexact_array)
-        )
+        # optax's Adam mixes float and int32 scalars (its bias correction): it needs
+        # JAX's standard promotion, whatever the caller's setting.
+        with jax.numpy_dtype_promotion("standard"):
+            updates, opt_state = optimizer.update(
+                grads, opt_state, eqx.filter(agent, eqx.is_inexact_array)
+            )
         agent = eqx.apply_updates(agent, updates)
         metrics = dict(terms, loss=loss, grad_norm=optax.tree.norm(grads))
         return (eqx.filter(agent, eqx.is_array), opt_state), metrics
