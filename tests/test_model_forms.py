@@ -18,8 +18,10 @@ import jax.numpy as jnp
 import jax.random as jr
 import numpy as np
 import pytest
+from hypothesis import settings
 
 from relit_eqx.models import get_model, small_kwargs
+from relit_eqx.testing import check_sequence_model
 
 D_IN = 3
 T = 11  # chunk_size 4 in the tiny configurations: two full chunks and a tail of 3
@@ -75,3 +77,24 @@ def test_methods_agree(name):
     grads = jax.tree_util.tree_leaves(eqx.filter(ref[2], eqx.is_inexact_array))
     assert all(np.isfinite(np.asarray(g)).all() for g in grads)
     assert sum(float(jnp.abs(g).sum()) for g in grads) > 0
+
+
+CONTRACT = ("call_equals_step", "split_and_carry", "reset", "nonfinite_before_reset")
+MMP = [(n, m, p) for n in MODELS for m in METHODS for p in CONTRACT]
+
+
+@pytest.mark.parametrize("name,method,prop", MMP, ids=[f"{n}-{m}-{p}" for n, m, p in MMP])
+def test_method_contract(name, method, prop):
+    """Each training form of the attention models under the kit's contract properties:
+    `__call__` in that form equals the loop of `step`, carries its state, and restarts
+    at a reset whatever came before (NaN and infinities included)."""
+    check_sequence_model(
+        lambda d_in, key: get_model(name)(
+            d_in, key=key, **(small_kwargs(name) | {"method": method})
+        ),
+        d_in=D_IN,
+        T=T,
+        properties=[prop],
+        max_examples=max(1, settings.default.max_examples // 3),
+        name=f"{name} (method={method!r})",
+    )

@@ -124,6 +124,23 @@ class _Setup:
             self.model, prefix, jnp.zeros(T, bool), self.model.init_state()
         )
         self.factory = factory
+        self._batched: Callable[..., Any] | None = None
+
+    def batched(self) -> Callable[..., Any]:
+        """Plain `jax.jit` (every leaf of the state must be an array) around `jax.vmap`
+        of both forms; built once per check, so examples share its compilation."""
+        if self._batched is None:
+            _, static = eqx.partition(self.model, eqx.is_array)
+
+            @jax.jit
+            def batched(params, xs, resets, states):
+                m = eqx.combine(params, static)
+                return jax.vmap(m)(xs, resets, states), jax.vmap(m.step)(
+                    xs[:, 0], resets[:, 0], states
+                )
+
+            self._batched = batched
+        return self._batched
 
     def start(self, kind: str):
         return self.model.init_state() if kind == "zero" else self.prefix_state
@@ -279,13 +296,8 @@ def _prop_jit_vmap(s: _Setup, data, note, tol) -> None:
     xs = jnp.stack([xs1, xs2])
     resets = jnp.stack([res1, res2])
     states = jax.tree.map(lambda a, b: jnp.stack([a, b]), s.start(start1), s.start(start2))
-    params, static = eqx.partition(model, eqx.is_array)
-
-    @jax.jit
-    def batched(params, xs, resets, states):
-        m = eqx.combine(params, static)
-        return jax.vmap(m)(xs, resets, states), jax.vmap(m.step)(xs[:, 0], resets[:, 0], states)
-
+    params, _ = eqx.partition(model, eqx.is_array)
+    batched = s.batched()
     (ys, finals), (y0, after0) = batched(params, xs, resets, states)
     assert np.all(np.isfinite(np.asarray(ys))), "vmapped __call__ outputs are not finite"
     assert np.all(np.isfinite(np.asarray(y0))), "vmapped step outputs are not finite"
@@ -302,7 +314,7 @@ def _prop_grad_reset(s: _Setup, data, note, tol) -> None:
     xs, resets, start, desc = data.draw(_inputs(s))
     resets, j = _last_reset(data.draw, s, xs, resets)
     note(f"{desc}, last reset at {j}, loss on the outputs from {j} on")
-    w = np.asarray(jr.normal(jr.PRNGKey(2), (s.T, s.d_model)))
+    w = np.array(jr.normal(jr.PRNGKey(2), (s.T, s.d_model)))
     w[:j] = 0.0
     _, g_xs, g_state = _grads(s.model, xs, resets, s.start(start), jnp.asarray(w))
     g_xs = np.asarray(g_xs)
