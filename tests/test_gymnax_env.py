@@ -1,17 +1,17 @@
 """gymnax and Craftax adapters: spaces, flattening, terminated vs truncated, resets,
 against the engines themselves; training through the CLI on a gymnax memory task.
 
-gymnax (and craftax) are optional extras: these tests skip without them."""
+gymnax and craftax are optional extras that the `test` extra installs: without them these
+tests fail rather than skip."""
 
+import gymnax
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
-gymnax = pytest.importorskip("gymnax")
-
-from relit_eqx.cli import main  # noqa: E402
-from relit_eqx.envs import (  # noqa: E402
+from relit_eqx.cli import main
+from relit_eqx.envs import (
     AutoResetWrapper,
     Box,
     Discrete,
@@ -19,7 +19,7 @@ from relit_eqx.envs import (  # noqa: E402
     GymnaxEnv,
     make_gymnax,
 )
-from relit_eqx.rl import read_metrics  # noqa: E402
+from relit_eqx.rl import read_metrics
 
 
 def _run(env, actions, key=0):
@@ -170,9 +170,7 @@ def test_train_on_memory_chain_from_the_cli(tmp_path):
 def test_craftax_classic_smoke():
     """Craftax-Classic (symbolic) through the adapter and the `craftax-arelit` preset:
     flat observations, 17 actions, reset and step traced (not compiled: that takes
-    half a minute on a CPU, see the slow test below). Runs when the `craftax` extra is
-    installed."""
-    pytest.importorskip("craftax")
+    half a minute on a CPU, see the slow test below)."""
     from relit_eqx.envs import make_craftax, make_env
     from relit_eqx.rl import Trainer, get_preset
 
@@ -202,7 +200,6 @@ def test_craftax_classic_smoke():
 def test_craftax_classic_steps():
     """Craftax-Classic stepped for real: the time limit is a truncation (about 30 s of
     compilation on a CPU)."""
-    pytest.importorskip("craftax")
     from relit_eqx.envs import make_craftax
 
     env = make_craftax("Craftax-Classic-Symbolic-v1", max_steps_in_episode=3)

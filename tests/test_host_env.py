@@ -1,18 +1,19 @@
-"""Host (Gymnasium) environments: the vector adapter against Gymnasium itself, the
-Python rollout loop, and training through the CLI. Skips without gymnasium."""
+"""Host (Gymnasium) environments: the vector adapter against Gymnasium itself (both its
+vector environment and the adapter's own same-step driver for Gymnasium < 1.1), the
+Python rollout loop, and training through the CLI. Gymnasium is installed by the `test`
+extra: without it these tests fail rather than skip. Mystery Path (memory-gym, which pins
+Gymnasium 0.29) is tested in tests/test_mysterypath.py, in an environment of its own."""
 
+import gymnasium as gym
+import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
-gym = pytest.importorskip("gymnasium")
-
-import jax  # noqa: E402
-import jax.numpy as jnp  # noqa: E402
-
-from relit_eqx.cli import main  # noqa: E402
-from relit_eqx.envs import Box, Discrete, GymnasiumVectorEnv  # noqa: E402
-from relit_eqx.models import get_model  # noqa: E402
-from relit_eqx.rl import Agent, RolloutCarry, collect_host_rollout, read_metrics  # noqa: E402
+from relit_eqx.cli import main
+from relit_eqx.envs import Box, Discrete, GymnasiumVectorEnv
+from relit_eqx.models import get_model
+from relit_eqx.rl import Agent, RolloutCarry, collect_host_rollout, read_metrics
 
 
 def test_cartpole_matches_gymnasium_and_truncates():
@@ -117,26 +118,32 @@ def test_train_and_resume_on_gymnasium_from_the_cli(tmp_path):
     assert np.isfinite(m["loss"]).all()
 
 
-def test_mysterypath_preset():
-    """The `mysterypath-arelit` preset builds (memory-gym's Mystery Path: 84x84x3 images
-    flattened and scaled, `MultiDiscrete([3, 3])` as 9 joint actions). Runs when
-    memory-gym is installed."""
-    pytest.importorskip("memory_gym")
-    from relit_eqx.envs import make_env
-    from relit_eqx.rl import Trainer, get_preset
-
-    cfg = get_preset("mysterypath-arelit")
-    a = cfg.algo
-    assert (a.num_envs, a.num_steps, a.num_minibatches, a.update_epochs, a.lr) == (
-        128, 128, 8, 3, 2.5e-4,
-    )  # fmt: skip
-    Trainer(cfg).close()
-    env, _ = make_env(cfg.env, num_envs=2, seed=cfg.seed)
+def test_same_step_driver_equals_gymnasium_vector_env(monkeypatch):
+    """Without `gymnasium.vector.AutoresetMode` (Gymnasium < 1.1, e.g. the 0.29 memory-gym
+    pins) the adapter steps the environments itself: every output equals Gymnasium's own
+    same-step vector environment's, episode ends (time limits and terminations) included."""
+    kwargs = dict(seed=5, max_episode_steps=7)
+    reference = GymnasiumVectorEnv("CartPole-v1", 3, **kwargs)
+    with monkeypatch.context() as m:
+        m.delattr(gym.vector, "AutoresetMode")
+        ours = GymnasiumVectorEnv("CartPole-v1", 3, **kwargs)
+        with pytest.raises(ValueError, match="vectorization_mode='async' needs Gymnasium >= 1.1"):
+            GymnasiumVectorEnv("CartPole-v1", 1, vectorization_mode="async")
+    assert type(ours.envs).__name__ == "_SameStepVectorEnv"
+    assert type(reference.envs).__name__ != "_SameStepVectorEnv"
+    rng = np.random.default_rng(0)
     try:
-        assert env.observation_shape == (84 * 84 * 3,) and env.action_space() == Discrete(9)
-        obs = env.reset()
-        assert obs.dtype == np.float32 and 0 <= obs.min() and obs.max() <= 1
-        out = env.step(np.array([0, 8]))
-        assert out.obs.shape == (2, 84 * 84 * 3)
+        np.testing.assert_array_equal(ours.reset(), reference.reset())
+        ended = 0
+        for _ in range(40):
+            action = rng.integers(0, 2, 3)
+            a, b = ours.step(action), reference.step(action)
+            for field in a.__dataclass_fields__:
+                np.testing.assert_array_equal(getattr(a, field), getattr(b, field), err_msg=field)
+            ended += int((a.terminated | a.truncated).sum())
+        assert ended >= 6  # several episodes ended (the 7-step limit at least)
     finally:
-        env.close()
+        ours.close()
+        reference.close()
+    with pytest.raises(ValueError, match="vectorization_mode must be 'sync' or 'async'; got 'x'"):
+        GymnasiumVectorEnv("CartPole-v1", 1, vectorization_mode="x")
