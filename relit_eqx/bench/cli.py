@@ -31,7 +31,7 @@ def bench_command(argv: list[str]) -> int:
     parser.add_argument(
         "--models",
         default=None,
-        help=f"ppo only: comma-separated models (default {','.join(ppo.MODELS)})",
+        help=f"ppo only: comma-separated models (default {','.join(ppo.MODELS)}; also {','.join(ppo.MEMAX_MODELS)})",
     )
     parser.add_argument(
         "--lengths",
@@ -50,9 +50,10 @@ def bench_command(argv: list[str]) -> int:
     models = ppo.MODELS
     if args.models is not None:
         models = tuple(m.strip() for m in args.models.split(",") if m.strip())
-        unknown = [m for m in models if m not in ppo.MODELS]
+        choices = ppo.MODELS + ppo.MEMAX_MODELS
+        unknown = [m for m in models if m not in choices]
         if unknown or not models:
-            parser.error(f"--models: unknown {unknown}; choices: {', '.join(ppo.MODELS)}")
+            parser.error(f"--models: unknown {unknown}; choices: {', '.join(choices)}")
     if args.which == "forms":
         if args.tiny:
             forms.run(

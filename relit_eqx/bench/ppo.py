@@ -8,16 +8,23 @@ after warm-up, compilation excluded, medians of interleaved repeats.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from pathlib import Path
 from typing import Any
 
+import equinox as eqx
+import jax
 import jax.numpy as jnp
 
 from .timing import markdown_table, time_interleaved, write_results
 
 MODELS = ("arelit", "relit", "gtrxl", "gru", "lstm")
 LABELS = {"arelit": "AReLiT", "relit": "ReLiT", "gtrxl": "GTrXL M128", "gru": "GRU", "lstm": "LSTM"}
+#: memax's models (`pip install 'relit_eqx[memax]'`), beside ours with `--models`:
+#: the `tmaze-gru` preset's PPO and heads, `MEMAX_SIZE` for the model.
+MEMAX_MODELS = ("memax-lru", "memax-ffm", "memax-s6", "memax-gdn", "memax-fart", "memax-gru")
+MEMAX_SIZE: dict[str, Any] = {"d_model": 128, "n_layers": 2}
 
 
 def run(
@@ -39,8 +46,12 @@ def run(
       and 600), at `corridor_length` (default 120).
 
     `overrides` replaces constructor arguments of every model (tiny sizes for smoke tests).
+    A `memax-<name>` model (`MEMAX_MODELS`) runs with the `tmaze-gru` preset's settings
+    (or the GRU cell's A2C ones) at `MEMAX_SIZE`. Every row also gives the model's state
+    floats per sequence and its parameters (the memory model, without the heads).
     """
     from ..rl import Trainer
+    from ..rl.config import ModelConfig
     from ..rl.presets import get_preset
     from ..rl.sweep import Cell, cell_config
 
@@ -51,21 +62,36 @@ def run(
     cands: dict[str, Any] = {}
     info: dict[str, dict[str, Any]] = {}
     for name in models:
+        memax = name.startswith("memax-")
         cfg = cell_config(
-            Cell(name, length, 0),
+            Cell("gru" if memax else name, length, 0),
             algo=algo,
             total_steps=10**9,
             model_kwargs=overrides,
             log_interval=updates,
         )
+        if memax:
+            kwargs = {
+                **MEMAX_SIZE,
+                **{k: v for k, v in (overrides or {}).items() if k in MEMAX_SIZE},
+            }
+            cfg = dataclasses.replace(cfg, model=ModelConfig(name=name, kwargs=kwargs))
         trainer = Trainer(cfg)
         runner = trainer.init()
+        agent = trainer.agent(runner)
         t0 = time.perf_counter()
         chunk = trainer.compile(runner)
         compile_s = time.perf_counter() - t0
-        label = LABELS[name]
+        label = LABELS.get(name, name)
         cands[label] = (chunk, (runner, jnp.asarray(updates, jnp.int32)))
-        info[label] = {"steps": updates * cfg.steps_per_update, "compile_s": compile_s}
+        info[label] = {
+            "steps": updates * cfg.steps_per_update,
+            "compile_s": compile_s,
+            "state_floats": agent.model.state_size,
+            "parameters": sum(
+                x.size for x in jax.tree.leaves(eqx.filter(agent.model, eqx.is_inexact_array))
+            ),
+        }
     timings = time_interleaved(cands, repeats=repeats, warmup=1)
     rows: list[dict[str, Any]] = []
     for label, t in timings.items():
@@ -78,6 +104,8 @@ def run(
                 "env_steps": steps,
                 "chunk_s": t.median,
                 "env_steps_per_s": steps / t.median,
+                "state_floats": info[label]["state_floats"],
+                "parameters": info[label]["parameters"],
                 "compile_s": info[label]["compile_s"],
             }
         )
@@ -85,7 +113,16 @@ def run(
     for r in rows:
         if base is not None:
             r["speed_vs_GTrXL128"] = r["env_steps_per_s"] / base["env_steps_per_s"]
-    cols = ["model", "env_steps", "chunk_s", "env_steps_per_s", "speed_vs_GTrXL128", "compile_s"]
+    cols = [
+        "model",
+        "env_steps",
+        "chunk_s",
+        "env_steps_per_s",
+        "speed_vs_GTrXL128",
+        "state_floats",
+        "parameters",
+        "compile_s",
+    ]
     name = "ppo" if algo == "ppo" else f"ppo-{algo}"
     write_results(out, name, {"algo": algo, "rows": rows}, markdown_table(rows, cols))
     return rows
