@@ -17,14 +17,16 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(BIN)/relit-eqx train --out runs/tmaze-arelit-$$(date +%Y%m%d-%H%M%S)
 
-## make test: lint, type-check, the test suite, and the strict docs build.
+## make test: lint, type-check, the test suite, the user project of examples/custom_memory
+## (its own package and tests, run from its own directory), and the strict docs build.
 test: lint typecheck $(STAMP)
 	$(BIN)/python -m pytest -n 2 -q $(PYTEST_ARGS)
+	cd examples/custom_memory && $(abspath $(BIN))/python -m pytest -n 2 -q -p no:cacheprovider
 	$(BIN)/mkdocs build --strict --quiet --site-dir $$(mktemp -d)
 
 lint: $(STAMP)
-	$(BIN)/ruff check relit_eqx tests benchmarks
-	$(BIN)/ruff format --check relit_eqx tests benchmarks
+	$(BIN)/ruff check relit_eqx tests benchmarks examples
+	$(BIN)/ruff format --check relit_eqx tests benchmarks examples
 
 typecheck: $(STAMP)
 	$(BIN)/mypy relit_eqx
