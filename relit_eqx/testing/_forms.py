@@ -207,8 +207,9 @@ def _prop_long(flavor, method, data, note, ctx):
 
 
 @st.composite
-def _split_plan(draw, T: int) -> list[int]:
-    """Piece lengths from the smaller buckets, summing to T (no new shapes)."""
+def _split_plan(draw, T: int):
+    """Piece lengths from the smaller buckets, summing to T (no new shapes). (No return
+    annotation: a runtime checker would sample the list with `random` inside a strategy.)"""
     parts, left = [], T
     while left > 0:
         parts.append(draw(st.sampled_from([b for b in S.T_BUCKETS if b <= left and b < max(T, 2)])))
