@@ -55,7 +55,8 @@ def test_cartpole_matches_the_engine():
         k = jax.random.PRNGKey(100 + t)
         a = t % 2
         obs, state, reward, done, info = env.step(k, state, a)
-        gobs, gstate, greward, gterm, gtrunc, ginfo = genv.step(k, gstate, a, gparams)
+        with jax.numpy_dtype_promotion("standard"):  # gymnax's own code mixes dtypes
+            gobs, gstate, greward, gterm, gtrunc, ginfo = genv.step(k, gstate, a, gparams)
         assert float(reward) == float(greward)
         assert bool(info["terminated"]) == bool(gterm)
         np.testing.assert_allclose(obs, ginfo["final_observation"], rtol=1e-5, atol=1e-6)

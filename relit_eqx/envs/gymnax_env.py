@@ -23,8 +23,10 @@ gymnax and Craftax are optional: `pip install 'relit_eqx[gymnax]'` or
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import math
+from collections.abc import Iterator
 from typing import Any
 
 import equinox as eqx
@@ -143,7 +145,7 @@ class GymnaxEnv(Environment):
             return jax.nn.one_hot(obs, self.obs_size, dtype=jnp.float32)
         return jnp.ravel(obs).astype(jnp.float32)
 
-    def _action(self, action: Array) -> Array:
+    def _action(self, action: ArrayLike) -> Array:
         if isinstance(self.space, Discrete):
             return jnp.asarray(action, jnp.int32)
         return jnp.clip(action, self.action_low, self.action_high)
@@ -159,7 +161,8 @@ class GymnaxEnv(Environment):
     @checked(check_key_argument)
     def reset(self, key: PRNGKeyArray, params: PyTree | None = None):
         params = self.params if params is None else params
-        obs, state = self.env.reset_env(key, params)
+        with _engine_rules():
+            obs, state = self.env.reset_env(key, params)
         return self._obs(obs), state
 
     @checked(check_key_argument)
@@ -169,11 +172,20 @@ class GymnaxEnv(Environment):
         """One step of the engine (`step_env`); `info` holds the engine's own entries plus
         `terminated` and `truncated`."""
         params = self.params if params is None else params
-        obs, state, reward, done, info = self.env.step_env(key, state, self._action(action), params)
-        terminated, truncated = self._ends(state, done, params)
+        action = self._action(action)
+        with _engine_rules():
+            obs, state, reward, done, info = self.env.step_env(key, state, action, params)
+            terminated, truncated = self._ends(state, done, params)
         info = dict(info, terminated=terminated, truncated=truncated)
         reward = jnp.asarray(reward, jnp.float32)
         return self._obs(obs), state, reward, terminated | truncated, info
+
+
+@contextlib.contextmanager
+def _engine_rules() -> Iterator[None]:
+    # gymnax's and Craftax's code relies on JAX's default promotion (int/float mixes).
+    with jax.numpy_dtype_promotion("standard"), jax.numpy_rank_promotion("allow"):
+        yield
 
 
 class CraftaxEnv(GymnaxEnv):

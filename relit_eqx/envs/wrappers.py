@@ -144,7 +144,7 @@ class AutoResetWrapper(Environment):
         return self.env.reset(key, params)
 
     @checked(check_key_argument)
-    def step(self, key: PRNGKeyArray, state: PyTree[Array], action: ArrayLike, params=None):
+    def step(self, key: PRNGKeyArray, state: PyTree, action: ArrayLike, params=None):
         key_step, key_reset = jax.random.split(key)
         obs, next_state, reward, done, info = self.env.step(key_step, state, action, params)
         reset_obs, reset_state = self.env.reset(key_reset, params)
@@ -161,7 +161,7 @@ class AutoResetWrapper(Environment):
 class EpisodeStatsState(eqx.Module):
     """The wrapped environment's state plus the running episode's return and length."""
 
-    env_state: PyTree[Array]
+    env_state: PyTree  # an engine's state may hold Python scalars (gymnax's `time=0`)
     episode_return: Float[Array, ""]
     episode_length: Array
 
