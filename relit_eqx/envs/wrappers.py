@@ -73,10 +73,10 @@ class Environment(eqx.Module):
     def step(
         self,
         key: PRNGKeyArray,
-        state: PyTree[Array],
-        action: Array,
+        state: PyTree,
+        action: ArrayLike,
         params: PyTree | None = None,
-    ) -> tuple[Float[Array, "..."], PyTree[Array], Float[Array, ""], Bool[Array, ""], dict]:
+    ) -> tuple[Float[Array, "..."], PyTree, Float[Array, ""], Bool[Array, ""], dict]:
         """Advance one step.
 
         **Returns:** `(obs, state, reward, done, info)`; `info` holds at least
