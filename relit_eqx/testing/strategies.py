@@ -585,9 +585,9 @@ def assert_close(actual, expected, scale=0.0, *, rtol=1e-4, what="") -> None:
     err = np.abs(actual - expected)
     bad = err > tol
     if np.any(bad):
-        i = np.unravel_index(np.argmax(err / tol), err.shape)
+        i = tuple(int(j) for j in np.unravel_index(np.argmax(err / tol), err.shape))
         raise AssertionError(
             f"{what}: {bad.sum()} of {bad.size} entries differ; worst at {i}: "
-            f"actual {actual[i]!r}, expected {expected[i]!r}, |err| {err[i]:.3g}, "
+            f"actual {float(actual[i])!r}, expected {float(expected[i])!r}, |err| {err[i]:.3g}, "
             f"tol {tol[i]:.3g} (max err/tol {np.max(err / tol):.3g})"
         )
