@@ -7,7 +7,8 @@ backward pass; with `factored=True`, `arelit_loop_outer` on the features' factor
 `"associative"` and `"chunked"` call the functional core on features formed for the whole
 sequence: independent code paths that must agree. Lengths
 are not multiples of the chunk size, there are resets mid-chunk, and the starting state
-is not zero.
+is not zero. Each form is also put under the contract properties of the verification kit
+(`relit_eqx.testing.check_sequence_model`): its `__call__` equals the loop of `step`.
 """
 
 from __future__ import annotations
