@@ -1,8 +1,8 @@
 """The hand-written backward pass of AReLiT's training loop (`functional.adjoint`) equals
 JAX's reverse mode of the specification.
 
-Path A: the gated rule's factors with resets folded in as zero decays, the oscillator
-features of the counters, then `arelit_loop` (forward loop, hand-written adjoint).
+Path A: the gated rule's factors, the oscillator features of the counters, then
+`arelit_loop` (forward loop, hand-written adjoint; resets applied by selection).
 Path B: `functional.arelit(method="scan")`, the step recurrence of `naive.py` (resets as
 `where`, counters inside the loop), differentiated by `jax.vjp`. Outputs, final states and
 the cotangents of every input (features, values, gates, starting state) must agree, for
@@ -26,8 +26,16 @@ from hypothesis import given
 from hypothesis import strategies as st
 from strategies import Flavor, cases, chunk_for
 
-from relit_eqx.functional import METHODS, AReLiTState, arelit, oscillators
-from relit_eqx.functional.adjoint import Outer, arelit_loop, arelit_loop_outer
+from relit_eqx.functional import (
+    METHODS,
+    AReLiTState,
+    LoopInputs,
+    OuterLoopInputs,
+    arelit,
+    arelit_loop,
+    arelit_loop_outer,
+    oscillators,
+)
 from relit_eqx.update_rules import get_rule
 
 pytestmark = pytest.mark.usefixtures("quick_compiles")
@@ -37,11 +45,11 @@ EPS = 1e-6
 
 def _path_a(q, k, v, beta, gamma, resets, V, K, s, tick, *, r, oscillator, chunk_size):
     tau, f = oscillators.counter_features(resets, tick, r, oscillator, v.dtype)
-    a, g, u, w = get_rule("gated").factors(k, v, beta, gamma).with_resets(resets)
+    a, g, u, w = get_rule("gated").factors(k, v, beta, gamma)
     c = oscillators.normaliser(r, oscillator)
-    heads = tuple(x[:, None] for x in (q, a, g, u, w, f))  # one head
+    heads = LoopInputs(*(x[:, None] for x in (q, a, g, u, w, f)))  # one head
     out, carry = arelit_loop(
-        *heads, (V[None], K[None], s[None]), c=c, eps=EPS, chunk_size=chunk_size
+        heads, resets, (V[None], K[None], s[None]), c=c, eps=EPS, chunk_size=chunk_size
     )
     return out[:, 0], tuple(x[0] for x in carry)
 
@@ -114,13 +122,14 @@ def _vec(p, x):
 
 def _outer_a(qp, qx, kp, kx, v, beta, gp, gx, V, K, s, resets, tick, *, r, oscillator, L):
     tau, f = oscillators.counter_features(resets, tick, r, oscillator, v.dtype)
-    keep = (~resets)[:, None, None].astype(v.dtype)
     head = lambda x: x[:, None]  # noqa: E731  (one head)
+    inputs = OuterLoopInputs(
+        q_p=head(qp), q_x=head(qx), a=head(1 - beta), gamma_p=head(gp), gamma_x=head(gx),
+        u=head(beta * v), w_p=head(gp * kp), w_x=head(gx * kx), f=head(f),
+    )  # fmt: skip
     out, carry = arelit_loop_outer(
-        Outer(head(qp), head(qx)), keep * head(1 - beta), Outer(head(gp), head(gx)), keep,
-        head(beta * v), Outer(head(gp * kp), head(gx * kx)), head(f),
-        (V[None], K[None], s[None]), c=oscillators.normaliser(r, oscillator), eps=EPS,
-        chunk_size=L,
+        inputs, resets, (V[None], K[None], s[None]),
+        c=oscillators.normaliser(r, oscillator), eps=EPS, chunk_size=L,
     )  # fmt: skip
     return out[:, 0], tuple(x[0] for x in carry)
 
@@ -202,7 +211,9 @@ def test_oscillator_features_get_their_cotangent():
         return jax.lax.scan(step, carry, (q, a, g, u, w, f))[1].sum()
 
     def loop(f):
-        return arelit_loop(q, a, g, u, w, f, carry, c=2.0, eps=EPS, chunk_size=3)[0].sum()
+        inputs = LoopInputs(q, a, g, u, w, f)
+        resets = jnp.zeros(T, bool)
+        return arelit_loop(inputs, resets, carry, c=2.0, eps=EPS, chunk_size=3)[0].sum()
 
     np.testing.assert_allclose(jax.grad(loop)(f), jax.grad(plain)(f), rtol=1e-5, atol=1e-5)
 
@@ -210,22 +221,31 @@ def test_oscillator_features_get_their_cotangent():
 def test_bad_shapes_are_named():
     q = jnp.zeros((4, 2, 5))
     d3 = jnp.zeros((4, 2, 3))
+    f = jnp.zeros((4, 2, 1))
     carry = (jnp.zeros((2, 1, 3)), jnp.zeros((2, 1, 5)), jnp.zeros((2, 5)))
+    resets = jnp.zeros(4, bool)
+    kw = dict(c=1.0, eps=EPS)
     with pytest.raises(ValueError, match="^a must have shape"):
-        arelit_loop(q, d3[:3], q, d3, q, jnp.zeros((4, 2, 1)), carry, c=1.0, eps=EPS, chunk_size=2)
+        arelit_loop(LoopInputs(q, d3[:3], q, d3, q, f), resets, carry, **kw, chunk_size=2)
     with pytest.raises(ValueError, match="chunk_size"):
-        arelit_loop(q, d3, q, d3, q, jnp.zeros((4, 2, 1)), carry, c=1.0, eps=EPS, chunk_size=0)
+        arelit_loop(LoopInputs(q, d3, q, d3, q, f), resets, carry, **kw, chunk_size=0)
+    with pytest.raises(ValueError, match="^resets must be a boolean"):
+        arelit_loop(LoopInputs(q, d3, q, d3, q, f), resets[:3], carry, **kw, chunk_size=2)
 
 
 def test_outer_factor_widths_are_checked():
     T, H, d, n = 4, 2, 3, 6
     z = lambda w: jnp.zeros((T, H, w))  # noqa: E731
     carry = (jnp.zeros((H, 1, d)), jnp.zeros((H, 1, n)), jnp.zeros((H, n)))
-    good = Outer(z(2), z(3))
     kw = dict(c=1.0, eps=EPS, chunk_size=2)
+    resets = jnp.zeros(T, bool)
+
+    def inputs(**changes):
+        good = dict(q_p=z(2), q_x=z(3), a=z(d), gamma_p=z(2), gamma_x=z(3), u=z(d))
+        good |= dict(w_p=z(2), w_x=z(3), f=z(1))
+        return OuterLoopInputs(**(good | changes))
+
     with pytest.raises(ValueError, match="^gamma: its factors' widths 2 x 2"):
-        arelit_loop_outer(good, z(d), Outer(z(2), z(2)), z(1), z(d), good, z(1), carry, **kw)
-    with pytest.raises(ValueError, match="^keep must have shape"):
-        arelit_loop_outer(good, z(d), good, z(2), z(d), good, z(1), carry, **kw)
-    with pytest.raises(ValueError, match="^w.x must have shape"):
-        arelit_loop_outer(good, z(d), good, z(1), z(d), Outer(z(2), z(3)[:3]), z(1), carry, **kw)
+        arelit_loop_outer(inputs(gamma_x=z(2)), resets, carry, **kw)
+    with pytest.raises(ValueError, match="^w_x must have shape"):
+        arelit_loop_outer(inputs(w_x=z(3)[:3]), resets, carry, **kw)

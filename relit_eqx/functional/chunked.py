@@ -10,10 +10,18 @@ where `Pa[t,i] = Π_{i<l≤t} a_l` and `Sa_t = Π_{l≤t} a_l` (likewise `Pg`, `
 
 Overflow-free by construction: every decay product is formed as `exp(Λ_t − Λ_i)` only for
 `i ≤ t` (masked to `-inf` otherwise, before `exp`), so each factor is `≤ 1` and an
-underflow to `0` is the right answer; `e^{-Λ_i}` is never formed. Exact zero decays
-(resets, gates equal to 1) are not logged: a per-channel count of zeros marks which
-pairs they separate and the log sums restart after them, so a reset is exactly a zero
-decay here too, and no gradient reaches back across it.
+underflow to `0` is the right answer; `e^{-Λ_i}` is never formed.
+
+Resets are applied by selection, never as a zero decay: a pair `(t, i)` on two sides of a
+reset, and the carried state for the steps after a reset, are replaced by exact zeros
+(`jnp.where`), so nothing before a reset (not even a NaN or an infinity, whose product
+with zero is NaN) reaches the outputs, the final state or the gradients after it.
+
+A decay that is exactly zero (a gate exactly 1) is a factor like any other: its
+logarithm is not formed, a per-channel count of zeros sets the products spanning it to
+exactly 0, and the derivative of such a product with respect to its single zero factor
+(the product of the other factors) is carried by a term that is zero in value
+(`z − stop_gradient(z)`), so gradients agree with the step loop's there too.
 """
 
 from __future__ import annotations
@@ -32,11 +40,13 @@ _LOG_FLOOR = -40.0
 
 
 def _segmented_cumsum(x: Array, restart: Array) -> Array:
-    """Cumulative sum along axis 0 that starts afresh wherever `restart` is true.
+    """Cumulative sum along axis 0 that starts afresh wherever `restart` is true
+    (`restart` broadcasts against `x`, e.g. `[L, 1]` or `[L, w]`).
 
-    Sums never reach back across a restart, so neither do their gradients: a reset stops
-    the gradient exactly (a plain `cumsum` followed by differences would leave round-off).
+    Sums never reach back across a restart (selection, not subtraction), so neither do
+    their values (a NaN before a restart stays there) nor their gradients.
     """
+    restart = jnp.broadcast_to(restart, x.shape)
 
     def combine(a, b):
         (xa, ra), (xb, rb) = a, b
@@ -45,38 +55,62 @@ def _segmented_cumsum(x: Array, restart: Array) -> Array:
     return jax.lax.associative_scan(combine, (x, restart))[0]
 
 
-def decay_products(x: Array) -> tuple[Array, Array]:
-    """Products of decays `x: [L, w]` (values in `[0, 1]`) inside one chunk.
+def segments(resets: Array) -> tuple[Array, Array]:
+    """Masks of one chunk with resets `[L]`: `linked [L, L]`, true where `i ≤ t` and no
+    reset lies in `(i, t]`, and `fresh [L]`, true where a reset lies in `[0, t]` (the
+    state carried into the chunk no longer counts)."""
+    seg = jnp.cumsum(resets.astype(jnp.int32))
+    L = resets.shape[0]
+    causal = jnp.tril(jnp.ones((L, L), dtype=bool))
+    return causal & (seg[:, None] == seg[None, :]), seg > 0
 
-    **Returns:** `pair: [L, L, w]` with `pair[t, i] = Π_{i<l≤t} x_l` (0 for `i > t`) and
-    `start: [L, w]` with `start[t] = Π_{l≤t} x_l`.
+
+def decay_products(
+    x: Array, inputs: Array, resets: Array, linked: Array, fresh: Array
+) -> tuple[Array, Array]:
+    """Products of decays `x: [L, w]` (values in `[0, 1]`) inside one chunk, applied to
+    the chunk's `inputs: [L, w]`.
+
+    **Arguments:** `x`, `inputs`; the chunk's `resets [L]` and their masks from `segments`.
+
+    **Returns:** `pair: [L, L, w]` with `pair[t, i] = (Π_{i<l≤t} x_l) ⊙ inputs_i` where
+    `linked[t, i]` (exactly 0 elsewhere, by selection) and `start: [L, w]` with
+    `start[t] = Π_{l≤t} x_l` where not `fresh[t]` (exactly 0 elsewhere).
     """
     zero = x <= 0
     logx = jnp.where(zero, 0.0, jnp.maximum(jnp.log(jnp.where(zero, 1.0, x)), _LOG_FLOOR))
-    cum = _segmented_cumsum(logx, zero)
+    cum = _segmented_cumsum(logx, resets[:, None])  # log-products of the non-zero decays
+    # `dz` is exactly 0 in value, with the derivative of the zero decays; `Dz[t]` is that
+    # of the last zero decay at or before `t`.
+    z = jnp.where(zero, x, 1.0)
+    Dz = _segmented_cumsum(z - jax.lax.stop_gradient(z), zero | resets[:, None])
     zeros_seen = jnp.cumsum(zero.astype(jnp.int32), axis=0)
-    L = x.shape[0]
-    causal = jnp.tril(jnp.ones((L, L), dtype=bool))[:, :, None]
-    linked = causal & (zeros_seen[:, None, :] == zeros_seen[None, :, :])
-    pair = jnp.exp(jnp.where(linked, cum[:, None, :] - cum[None, :, :], -jnp.inf))
-    start = jnp.exp(jnp.where(zeros_seen == 0, cum, -jnp.inf))
+    count = zeros_seen[:, None, :] - zeros_seen[None, :, :]  # zero decays in (i, t]
+    link = linked[:, :, None]
+    expo = jnp.exp(jnp.where(link, cum[:, None, :] - cum[None, :, :], -jnp.inf))
+    # A product with one zero factor is 0, and its derivative in that factor is the product
+    # of the others, `expo`; with two or more zeros both are 0.
+    prod = jnp.where(count == 0, expo, jnp.where(count == 1, expo * Dz[:, None, :], 0.0))
+    pair = jnp.where(link, prod * inputs[None], 0.0)
+    s_expo = jnp.exp(jnp.where(fresh[:, None], -jnp.inf, cum))
+    start = jnp.where(zeros_seen == 0, s_expo, jnp.where(zeros_seen == 1, s_expo * Dz, 0.0))
     return pair, start
 
 
-def _to_chunks(x: Array, L: int, fill: float) -> Array:
+def _to_chunks(x: Array, L: int, fill: float | int) -> Array:
     T = x.shape[0]
     pad = (-T) % L
     x = jnp.concatenate([x, jnp.full((pad, *x.shape[1:]), fill, x.dtype)], axis=0)
     return x.reshape(-1, L, *x.shape[1:])
 
 
-def _factored_inputs(rule: UpdateRule, k, v, beta, gamma, resets):
+def _factored_inputs(rule: UpdateRule, k, v, beta, gamma):
     if not rule.factored:
         raise NotImplementedError(
             f"update rule {rule.name!r} does not support method 'chunked' "
             f"(its decay does not factor); use one of {sorted(rule.methods)}"
         )
-    return rule.factors(k, v, beta, gamma).with_resets(resets)
+    return rule.factors(k, v, beta, gamma)
 
 
 def relit_chunked(
@@ -94,25 +128,30 @@ def relit_chunked(
     """ReLiT in chunks of `chunk_size` steps: `(out [T, d], final state)`."""
     T = q.shape[0]
     L = min(chunk_size, T)
-    a, g, u, w = _factored_inputs(rule, k, v, beta, gamma, resets)
+    a, g, u, w = _factored_inputs(rule, k, v, beta, gamma)
 
     @jax.checkpoint
     def body(carry, xs):
         C, s = carry
-        q, a, g, u, w = xs
-        Pa, Sa = decay_products(a)
-        Pg, Sg = decay_products(g)
-        A = jnp.einsum("tn,tin,in->ti", q, Pg, w)  # key-side attention, i ≤ t
-        qs = q * Sg
-        num = jnp.einsum("ti,tim,im->tm", A, Pa, u) + Sa * (qs @ C.T)
-        den = A.sum(axis=1) + qs @ s
+        q, a, g, u, w, r = xs
+        linked, fresh = segments(r)
+        PaU, Sa = decay_products(a, u, r, linked, fresh)  # [L, L, d]: Pa[t, i] ⊙ u_i
+        PgW, Sg = decay_products(g, w, r, linked, fresh)  # [L, L, n]: Pg[t, i] ⊙ w_i
+        A = jnp.einsum("tn,tin->ti", q, PgW)  # key-side attention, i ≤ t
+        keep = ~fresh[:, None]  # the carried state reaches steps before a reset only
+        qs = jnp.where(keep, q * Sg, 0.0)
+        num = jnp.einsum("ti,tim->tm", A, PaU) + jnp.where(keep, Sa * (qs @ C.T), 0.0)
+        den = A.sum(axis=1) + jnp.where(fresh, 0.0, qs @ s)
         out = num / (den + eps)[:, None]
-        ue, we = u * Pa[-1], w * Pg[-1]  # inputs decayed to the chunk's end
-        C = jnp.outer(Sa[-1], Sg[-1]) * C + ue.T @ we
-        s = Sg[-1] * s + we.sum(axis=0)
+        ue, we = PaU[-1], PgW[-1]  # inputs decayed to the chunk's end
+        C = jnp.where(fresh[-1], 0.0, jnp.outer(Sa[-1], Sg[-1]) * C) + ue.T @ we
+        s = jnp.where(fresh[-1], 0.0, Sg[-1] * s) + we.sum(axis=0)
         return (C, s), out
 
-    xs = tuple(_to_chunks(x, L, fill) for x, fill in ((q, 0), (a, 1), (g, 1), (u, 0), (w, 0)))
+    xs = tuple(
+        _to_chunks(x, L, fill)
+        for x, fill in ((q, 0), (a, 1), (g, 1), (u, 0), (w, 0), (resets, False))
+    )
     (C, s), out = jax.lax.scan(body, (state.C, state.s), xs)
     return out.reshape(-1, v.shape[1])[:T], ReLiTState(C=C, s=s)
 
@@ -145,22 +184,23 @@ def arelit_chunked(
     L = min(chunk_size, T)
     c = oscillators.normaliser(r, oscillator)
     tau, feats = oscillators.counter_features(resets, state.tick, r, oscillator, v.dtype)
-    a, g, u, w = get_rule("gated").factors(k, v, beta, gamma).with_resets(resets)
+    a, g, u, w = get_rule("gated").factors(k, v, beta, gamma)
     # Chunk-major then time-major inside a chunk: [L, N, ...].
     xs = tuple(
         jnp.swapaxes(_to_chunks(x, L, fill), 0, 1)
-        for x, fill in ((a, 1), (g, 1), (u, 0), (w, 0), (feats, 0))
+        for x, fill in ((a, 1), (g, 1), (u, 0), (w, 0), (feats, 0), (resets, False))
     )
     N = xs[0].shape[1]
     R, d, n = feats.shape[1], v.shape[1], k.shape[1]
 
     def local(carry, x):
-        V, K, s, Pa, Pg = carry
-        a, g, u, w, f = x
-        V = a[:, None, :] * V + f[:, :, None] * u[:, None, :]
-        K = g[:, None, :] * K + f[:, :, None] * w[:, None, :]
-        s = g * s + w
-        carry = (V, K, s, a * Pa, g * Pg)
+        V, K, s, Pa, Pg, fresh = carry
+        a, g, u, w, f, r = x
+        keep = ~r[:, None]  # a reset selects zeros: nothing before it is multiplied in
+        V = jnp.where(keep[..., None], a[:, None, :] * V, 0.0) + f[:, :, None] * u[:, None, :]
+        K = jnp.where(keep[..., None], g[:, None, :] * K, 0.0) + f[:, :, None] * w[:, None, :]
+        s = jnp.where(keep, g * s, 0.0) + w
+        carry = (V, K, s, jnp.where(keep, a * Pa, 0.0), jnp.where(keep, g * Pg, 0.0), fresh | r)
         return carry, carry
 
     zeros = jnp.zeros
@@ -170,20 +210,23 @@ def arelit_chunked(
         zeros((N, n), v.dtype),
         jnp.ones((N, d), v.dtype),
         jnp.ones((N, n), v.dtype),
+        jnp.zeros((N,), bool),
     )
-    _, (Vl, Kl, sl, Pa, Pg) = jax.lax.scan(local, init, xs)
+    _, (Vl, Kl, sl, Pa, Pg, fresh) = jax.lax.scan(local, init, xs)
 
     def across(carry, ends):
         V, K, s = carry
-        Ve, Ke, se, Pae, Pge = ends
+        Ve, Ke, se, Pae, Pge, fe = ends
+        V, K, s = (jnp.where(fe, 0.0, x) for x in (V, K, s))  # select, then multiply
         return (Pae[None, :] * V + Ve, Pge[None, :] * K + Ke, Pge * s + se), carry
 
-    ends = (Vl[-1], Kl[-1], sl[-1], Pa[-1], Pg[-1])
+    ends = (Vl[-1], Kl[-1], sl[-1], Pa[-1], Pg[-1], fresh[-1])
     carry0 = (state.v_tilde, state.k_tilde, state.s)
     (V, K, s), (V0, K0, s0) = jax.lax.scan(across, carry0, ends)
-    Vt = Pa[:, :, None, :] * V0[None] + Vl  # [L, N, R, d]
-    Kt = Pg[:, :, None, :] * K0[None] + Kl
-    st = Pg * s0[None] + sl
+    fr = fresh[..., None]  # [L, N, 1]: the state carried into the chunk no longer counts
+    Vt = Pa[:, :, None, :] * jnp.where(fr[..., None], 0.0, V0[None]) + Vl  # [L, N, R, d]
+    Kt = Pg[:, :, None, :] * jnp.where(fr[..., None], 0.0, K0[None]) + Kl
+    st = Pg * jnp.where(fr, 0.0, s0[None]) + sl
     qc = jnp.swapaxes(_to_chunks(q, L, 0), 0, 1)  # [L, N, n]
     num = jnp.einsum("lnrk,lnk,lnrd->lnd", Kt, qc, Vt)
     out = num / (c * jnp.einsum("lnk,lnk->ln", st, qc) + eps)[..., None]

@@ -29,6 +29,7 @@ __all__ = [
     "check_oscillator",
     "ticks",
     "counter_features",
+    "reduce_tick",
 ]
 
 OSCILLATORS = ("paper", "fourier")
@@ -106,3 +107,27 @@ def counter_features(
     """Counters `τ_t mod P` of a sequence and their features `f(τ_t)`."""
     tau = ticks(resets, tick0, period(r, oscillator))
     return tau, features(tau, r, oscillator, dtype)
+
+
+def reduce_tick(tick: Any, r: int, oscillator: str) -> Int[Array, "*batch"]:
+    """A state's counter `tick` (any shape) reduced modulo the period `P`, as `int32`.
+
+    A concrete counter (a Python or NumPy integer, or a JAX array outside `jit`) is
+    reduced exactly, whatever its size (`2**40` included, which `int32` cannot hold);
+    a negative one raises `ValueError`. A traced counter (inside `jit`, `vmap`, `grad`)
+    cannot be inspected: it is reduced with `jnp.mod`, so it must already fit its dtype,
+    and a negative value is taken modulo `P`.
+    """
+    P = period(r, oscillator)
+    try:
+        host = np.asarray(tick)
+    except jax.errors.TracerArrayConversionError:
+        return jnp.mod(tick, P).astype(jnp.int32)
+    if host.dtype == object:  # Python ints too large for int64
+        if not all(isinstance(t, (int, np.integer)) for t in host.flat):
+            raise TypeError(f"state.tick must be an integer; got {tick!r}")
+    elif not np.issubdtype(host.dtype, np.integer):
+        raise TypeError(f"state.tick must be an integer; got dtype {host.dtype}")
+    if np.any(host < 0):
+        raise ValueError(f"state.tick must be >= 0 (steps since the last reset); got {tick!r}")
+    return jnp.asarray(np.mod(host, P).astype(np.int32))

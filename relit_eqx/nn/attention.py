@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import functools
 import itertools
-from typing import Any
 
 import equinox as eqx
 import jax
@@ -24,12 +23,23 @@ import jax.numpy as jnp
 from jaxtyping import Array, Bool, Float, PRNGKeyArray, PyTree
 
 from .._validation import check_positive, checked
-from ..functional import METHODS, AReLiTState, ReLiTState, oscillators
+from ..functional import (
+    METHODS,
+    AReLiTState,
+    LoopInputs,
+    Outer,
+    OuterLoopInputs,
+    ReLiTState,
+    arelit_loop,
+    arelit_loop_outer,
+    arelit_state_floats,
+    arelit_step,
+    oscillators,
+    relit_state_floats,
+    relit_step,
+)
 from ..functional import arelit as arelit_fn
 from ..functional import relit as relit_fn
-from ..functional.adjoint import Outer, arelit_loop, arelit_loop_outer
-from ..functional.naive import arelit_step, relit_step
-from ..functional.state import arelit_state_floats, relit_state_floats
 from ..kernels import get_kernel
 from ..update_rules import get_rule
 from .dense import Dense
@@ -223,7 +233,10 @@ class ReLiTAttention(_LinearAttention):
     def __call__(
         self, xs: Float[Array, "T d_model"], resets: Bool[Array, " T"], state: ReLiTState
     ) -> tuple[Float[Array, "T d_model"], ReLiTState]:
-        """Training form over `T` steps with the layer's `method`; returns `(ys, state)`."""
+        """Training form over `T` steps with the layer's `method`; returns `(ys, state)`
+        (`T = 0`: `[0, d_model]` and the state unchanged)."""
+        if xs.shape[0] == 0:
+            return jnp.zeros((0, self.d_model), xs.dtype), state
         if self.method == "scan":
             return self._recurrent(xs, resets, state)
         fq, fk, v, b, g = (jnp.swapaxes(x, 0, 1) for x in self._features(xs))  # [H, T, .]
@@ -263,9 +276,9 @@ class AReLiTAttention(_LinearAttention):
     **Arguments:** as `ReLiTAttention` (without `update_rule`), plus `r` and `oscillator`
     (`"paper"` or `"fourier"`).
 
-    `method="scan"` runs `relit_eqx.functional.adjoint.arelit_loop` on the gated rule's
-    factors of all steps: the recurrence in a loop with a hand-written backward pass
-    (reverse mode only). With `factored=True` it runs `arelit_loop_outer` instead, on the
+    `method="scan"` runs `relit_eqx.functional.arelit_loop` (the form `arelit(...,
+    method="loop")`) on the gated rule's factors of all steps: the recurrence in a loop
+    with a hand-written backward pass (reverse mode only). With `factored=True` it runs `arelit_loop_outer` instead, on the
     outer-product features held as their two factors: less memory traffic outside the
     loop, more work inside it (measured: 11% faster on one CPU core, 4–7% slower on two; the
     Performance page). `authors_init=True` initialises the `p`-projections as a layer of
@@ -325,7 +338,11 @@ class AReLiTAttention(_LinearAttention):
     def __call__(
         self, xs: Float[Array, "T d_model"], resets: Bool[Array, " T"], state: AReLiTState
     ) -> tuple[Float[Array, "T d_model"], AReLiTState]:
-        """Training form over `T` steps with the layer's `method`; returns `(ys, state)`."""
+        """Training form over `T` steps with the layer's `method`; returns `(ys, state)`
+        (`T = 0`: `[0, d_model]` and the state unchanged, its counters reduced)."""
+        state = self._reduce_ticks(state)
+        if xs.shape[0] == 0:
+            return jnp.zeros((0, self.d_model), xs.dtype), state
         if self.method == "scan":
             return self._scan(xs, resets, state)
         fq, fk, v, b, g = (jnp.swapaxes(x, 0, 1) for x in self._features(xs))
@@ -345,8 +362,13 @@ class AReLiTAttention(_LinearAttention):
         self, x: Float[Array, " d_model"], reset: Bool[Array, ""], state: AReLiTState
     ) -> tuple[Float[Array, " d_model"], AReLiTState]:
         """Inference form: one step of the recurrence; returns `(y, state)`."""
-        out, state = self._heads_step(self.proj(x), reset, state)
+        out, state = self._heads_step(self.proj(x), reset, self._reduce_ticks(state))
         return self._merge(out), state
+
+    def _reduce_ticks(self, state: AReLiTState) -> AReLiTState:
+        """The counters reduced modulo the period (`oscillators.reduce_tick`): exact for a
+        concrete state of any size, `ValueError` if negative."""
+        return state._replace(tick=oscillators.reduce_tick(state.tick, self.r, self.oscillator))
 
     def _heads_step(self, h: Array, reset: Array, state: PyTree[Array]) -> tuple[Array, PyTree]:
         def head(q, k, v, b, g, st):
@@ -359,8 +381,8 @@ class AReLiTAttention(_LinearAttention):
         self, xs: Float[Array, "T d_model"], resets: Bool[Array, " T"], state: AReLiTState
     ) -> tuple[Float[Array, "T d_model"], AReLiTState]:
         """The training form `method="scan"`: the step loop with a hand-written backward
-        pass (`functional.adjoint`), on the gated rule's factors formed for all steps
-        before the loop (resets as zero decays) and recomputed from the projection in the
+        pass (`functional.arelit_loop`), on the gated rule's factors formed for all steps
+        before the loop and recomputed from the projection in the
         backward pass (`jax.checkpoint`): `arelit_loop` on the `n`-wide features, or with
         `factored=True` `arelit_loop_outer` on their outer-product factors
         (`Kernel.outer_factors`), so that no `n`-wide array is formed outside the loop."""
@@ -374,32 +396,29 @@ class AReLiTAttention(_LinearAttention):
         carry = (state.v_tilde, state.k_tilde, state.s)
         c = oscillators.normaliser(self.r, self.oscillator)
         h = self.proj(xs)
+        eps, L = self.eps, self.chunk_size
         if self.factored:
-            fq, a, gamma, keep, u, w = jax.checkpoint(lambda h: self._outer_factors(h, resets))(h)
-            out, (V, K, s) = arelit_loop_outer(
-                fq, a, gamma, keep, u, w, f, carry, c=c, eps=self.eps, chunk_size=self.chunk_size
-            )
+            fo = jax.checkpoint(lambda h: self._outer_factors(h, f))(h)
+            out, (V, K, s) = arelit_loop_outer(fo, resets, carry, c=c, eps=eps, chunk_size=L)
         else:
-            fq, a, g, u, w = jax.checkpoint(lambda h: self._loop_factors(h, resets))(h)
-            out, (V, K, s) = arelit_loop(
-                fq, a, g, u, w, f, carry, c=c, eps=self.eps, chunk_size=self.chunk_size
-            )
+            fl = jax.checkpoint(lambda h: self._loop_factors(h, f))(h)
+            out, (V, K, s) = arelit_loop(fl, resets, carry, c=c, eps=eps, chunk_size=L)
         return self._merge(out), AReLiTState(v_tilde=V, k_tilde=K, s=s, tick=tau[-1])
 
-    def _loop_factors(self, h: Array, resets: Array) -> tuple[Array, ...]:
-        """`(φ(q), a, g, u, w)` `[T, H, .]` for `arelit_loop`, resets as zero decays."""
+    def _loop_factors(self, h: Array, f: Array) -> LoopInputs:
+        """`LoopInputs` `[T, H, .]` from the projection `h` and the oscillator features."""
         fq, fk, v, b, g = self._features_of(h)
-        return fq, *get_rule("gated").factors(fk, v, b, g).with_resets(resets)
+        a, g, u, w = get_rule("gated").factors(fk, v, b, g)
+        return LoopInputs(q=fq, a=a, g=g, u=u, w=w, f=f)
 
-    def _outer_factors(self, h: Array, resets: Array) -> tuple[Any, ...]:
-        """`(φ(q), a, γ, keep, u, w)` for `arelit_loop_outer`: `φ(q)`, `γ` and
-        `w = γ⊙φ(k)` as `Outer` pairs (`[T, H, E]`, `[T, H, M]`)."""
+    def _outer_factors(self, h: Array, f: Array) -> OuterLoopInputs:
+        """`OuterLoopInputs`: `φ(q)`, `γ` and `w = γ⊙φ(k)` as factors (`[T, H, E]`,
+        `[T, H, M]`), `a`, `u` and the oscillator features `f`."""
         kern = get_kernel(self.kernel)
         k, q, v, b, g, p1, p2, p3 = self._split(h)  # [T, H, .]
         pk, pq = (p1, p2) if kern.uses_p else (None, None)
         fq, fk = Outer(*kern.outer_factors(q, pq)), Outer(*kern.outer_factors(k, pk))
         gamma = self._gamma(g, p3)
-        one = jnp.ones_like(gamma.x[..., :1])
         beta = jax.nn.sigmoid(b)
         rule = get_rule("gated")
         if fk.p.shape[-1] == gamma.p.shape[-1]:  # γ ⊙ φ(k) is again an outer product
@@ -407,6 +426,5 @@ class AReLiTAttention(_LinearAttention):
             w = Outer(gamma.p * fk.p, fac.w)
         else:
             fac = rule.factors(fk.full(), v, beta, gamma.full())
-            w = Outer(one, fac.w)
-        keep = (~resets)[:, None, None].astype(h.dtype)  # [T, 1, 1]
-        return fq, keep * fac.a, gamma, jnp.broadcast_to(keep, one.shape), fac.u, w
+            w = Outer(jnp.ones_like(gamma.x[..., :1]), fac.w)
+        return OuterLoopInputs(fq.p, fq.x, fac.a, gamma.p, gamma.x, fac.u, w.p, w.x, f)

@@ -164,18 +164,21 @@ class XLAttention(SequenceMixer):
         m = self.memory_length
         q, k, v = self._project(x)
         valid = state.valid & jnp.logical_not(reset)
+        # Invalid slots (before a reset, never written) are selected away, not weighted by
+        # 0: whatever they hold (NaN included) cannot reach this step or its gradients.
+        keys, values = (jnp.where(valid[:, None, None], x, 0.0) for x in (state.keys, state.values))
         # Distance from this query to each slot: 1 for the newest, M for the oldest.
         slots = jnp.arange(m)
         distance = (state.next_slot - slots - 1) % m + 1
         position = self._position_scores(q)
-        mem_scores = jnp.einsum("hd,shd->hs", q + self.content_bias, state.keys)
+        mem_scores = jnp.einsum("hd,shd->hs", q + self.content_bias, keys)
         mem_scores = mem_scores + position[:, distance]
         self_score = jnp.sum((q + self.content_bias) * k, axis=-1) + position[:, 0]
         scores = jnp.concatenate([mem_scores, self_score[:, None]], axis=-1)
         scores = scores / math.sqrt(self.d_head)
         scores = jnp.where(jnp.append(valid, True), scores, -jnp.inf)
         weights = jax.nn.softmax(scores, axis=-1)
-        o = jnp.einsum("hs,shd->hd", weights[:, :m], state.values) + weights[:, m:] * v
+        o = jnp.einsum("hs,shd->hd", weights[:, :m], values) + weights[:, m:] * v
         slot = state.next_slot
         new_state = XLMemory(
             keys=state.keys.at[slot].set(k),
@@ -212,6 +215,7 @@ class XLAttention(SequenceMixer):
         keys = jnp.concatenate([jnp.roll(state.keys, -state.next_slot, axis=0), k])
         values = jnp.concatenate([jnp.roll(state.values, -state.next_slot, axis=0), v])
         valid = jnp.concatenate([jnp.roll(state.valid, -state.next_slot), jnp.ones(t, bool)])
+        memory_keys, memory_values = keys, values  # as they are, for the state
         key_pos = jnp.arange(m + t)
         query_pos = m + jnp.arange(t)
         # Position of the latest reset at or before each query (0: none in the segment).
@@ -226,18 +230,25 @@ class XLAttention(SequenceMixer):
         position = jax.vmap(self._position_scores)(q)
         index = jnp.broadcast_to(jnp.clip(distance, 0, m)[:, None, :], (t, self.n_heads, m + t))
         position = jnp.take_along_axis(position, index, axis=-1)
+        # A key or value that is not finite is replaced by 0 and the queries that see it
+        # are set to NaN afterwards: a query that does not see it (a reset lies between)
+        # is then untouched by it, gradients included (a weight 0 times NaN would be NaN).
+        finite = jnp.isfinite(keys) & jnp.isfinite(values)
+        keys, values = (jnp.where(finite, x, 0.0) for x in (keys, values))
+        sees_bad = jnp.any(visible & ~jnp.all(finite, axis=(1, 2))[None, :], axis=1)  # [T]
         scores = jnp.einsum("thd,shd->ths", q + self.content_bias[None], keys) + position
         scores = scores / math.sqrt(self.d_head)
         scores = jnp.where(visible[:, None, :], scores, -jnp.inf)
         weights = jax.nn.softmax(scores, axis=-1)
         o = jnp.einsum("ths,shd->thd", weights, values)
+        o = jnp.where(sees_bad[:, None, None], jnp.nan, o)
         ys = jax.vmap(self._merge_heads)(o)
         # The last M entries, laid out in the ring as `T` steps would have left them.
         next_slot = (state.next_slot + t) % m
         final_valid = valid[t:] & (key_pos[t:] >= start[-1])
         new_state = XLMemory(
-            keys=jnp.roll(keys[t:], next_slot, axis=0),
-            values=jnp.roll(values[t:], next_slot, axis=0),
+            keys=jnp.roll(memory_keys[t:], next_slot, axis=0),
+            values=jnp.roll(memory_values[t:], next_slot, axis=0),
             valid=jnp.roll(final_valid, next_slot),
             next_slot=next_slot,
         )
