@@ -51,7 +51,13 @@ def factory(name: str):
     return lambda d_in, key: get_model(name)(d_in, key=key, **small_kwargs(name))
 
 
-MP = [(name, prop) for name in model_names() for prop in MODEL_PROPERTIES]
+# memax's models are checked by tests/test_memax.py (three by default, the rest with -m slow).
+MP = [
+    (name, prop)
+    for name in model_names()
+    if not name.startswith("memax-")
+    for prop in MODEL_PROPERTIES
+]
 
 
 @pytest.mark.parametrize("name,prop", MP, ids=[f"{n}-{p}" for n, p in MP])
