@@ -19,7 +19,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jaxtyping import Array, Float, Int
+from jaxtyping import Array, ArrayLike, Float, Int
 
 __all__ = [
     "OSCILLATORS",
@@ -75,7 +75,7 @@ def _table(r: int, oscillator: str) -> np.ndarray:
 
 
 def features(
-    tau: Int[Array, "*batch"], r: int, oscillator: str, dtype: Any = jnp.float32
+    tau: Int[ArrayLike, "*batch"], r: int, oscillator: str, dtype: Any = jnp.float32
 ) -> Float[Array, "*batch R"]:
     """Oscillator features `f(τ)` for integer counters `τ` (any shape).
 
