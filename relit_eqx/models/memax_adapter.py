@@ -26,7 +26,6 @@ memax is optional: `pip install 'relit_eqx[memax]'`.
 from __future__ import annotations
 
 import contextlib
-import functools
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -91,21 +90,10 @@ def _memax_rules() -> Iterator[None]:
         yield
 
 
-@functools.cache
 def _select_resettable() -> type:
     """A subclass of memax's `Resettable` that resets by selection rather than by product."""
-    groups, _ = _require_memax()
-    base: Any = groups.Resettable
-
-    class SelectResettable(base):
-        """memax's `Resettable` with `where(start, h0, h)` for `h·(1 - start) + h0·start`."""
-
-        def __call__(self, carry, input):
-            states, prev_start = carry
-            xs, start = input
-            initial = self.algebra.initialize_carry(None)
-            states = jax.tree.map(lambda h, h0: jnp.where(start, h0, h), states, initial)
-            return self.algebra(states, xs), jnp.logical_or(start, prev_start)
+    _require_memax()
+    from ._memax_select import SelectResettable
 
     return SelectResettable
 
