@@ -130,4 +130,4 @@ def reduce_tick(tick: Any, r: int, oscillator: str) -> Int[Array, "*batch"]:
         raise TypeError(f"state.tick must be an integer; got dtype {host.dtype}")
     if np.any(host < 0):
         raise ValueError(f"state.tick must be >= 0 (steps since the last reset); got {tick!r}")
-    return jnp.asarray(np.mod(host, P).astype(np.int32))
+    return jnp.asarray(np.asarray(np.mod(host, P)).astype(np.int32))
