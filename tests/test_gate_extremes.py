@@ -51,6 +51,10 @@ def _grads(fn, method, q, k, v, beta, gamma, resets, cot, chunk, **kw):
     return loss(*args), jax.grad(loss, argnums=(0, 1, 2, 3, 4))(*args), loss
 
 
+# Each example compiles every form anew in float64 (minutes on a CPU): opt-in with -m slow;
+# the default run covers the same ground through relit_eqx.testing (gates exactly 0 and 1,
+# non-finite values before a reset) in tests/test_forms.py.
+@pytest.mark.slow
 @pytest.mark.parametrize("family", ["relit", "arelit"])
 @settings(max_examples=10)
 @given(case=gate_cases())
