@@ -2,10 +2,10 @@
 is compiled or written."""
 
 import pytest
+from cli_helpers import train_fails
 from test_ppo import TINY_ARGS
 
 import relit_eqx.cli.train as train_module
-from relit_eqx.cli import main
 from relit_eqx.rl import ConfigError
 from relit_eqx.rl.trainer import Trainer
 
@@ -22,17 +22,8 @@ def nothing_runs(monkeypatch):
     monkeypatch.setattr(Trainer, "compile", boom)
 
 
-def _fails(capsys, args, *fragments):
-    rc = main(["train", *args])
-    err = capsys.readouterr().err
-    assert rc == 2, err
-    for f in fragments:
-        assert f in err, err
-    return err
-
-
 def test_unknown_preset(capsys, tmp_path):
-    _fails(
+    train_fails(
         capsys,
         ["--preset", "nope", "--out", str(tmp_path / "r")],
         "unknown preset 'nope'",
@@ -51,7 +42,7 @@ def test_unknown_model(capsys, tmp_path):
         "--out",
         str(tmp_path / "r"),
     ]
-    _fails(capsys, args, "model.name", "unknown model 'nope'", "gru")
+    train_fails(capsys, args, "model.name", "unknown model 'nope'", "gru")
     assert not (tmp_path / "r").exists()
 
 
@@ -71,7 +62,7 @@ def test_unknown_model(capsys, tmp_path):
     ],
 )
 def test_non_positive_sizes(capsys, tmp_path, override, field):
-    _fails(
+    train_fails(
         capsys,
         ["--preset", "tmaze-gru", *TINY_ARGS, *override, "--out", str(tmp_path / "r")],
         field,
@@ -89,7 +80,7 @@ def test_minibatches_must_divide_envs(capsys, tmp_path):
         "--algo.num-minibatches",
         "4",
     ]
-    _fails(
+    train_fails(
         capsys,
         [*args, "--out", str(tmp_path / "r")],
         "algo.num_envs (6)",
@@ -103,7 +94,7 @@ def test_out_dir_holding_another_run(capsys, tmp_path):
     out.mkdir()
     (out / "config.json").write_text("another run")
     (out / "metrics.csv").write_text("update\n1\n")
-    _fails(
+    train_fails(
         capsys,
         ["--preset", "tmaze-gru", *TINY_ARGS, "--out", str(out)],
         "holds another run",
@@ -115,16 +106,18 @@ def test_out_dir_holding_another_run(capsys, tmp_path):
 
 
 def test_resume_errors(capsys, tmp_path):
-    _fails(capsys, ["--resume", str(tmp_path / "missing")], "no run to resume")
+    train_fails(capsys, ["--resume", str(tmp_path / "missing")], "no run to resume")
     assert not (tmp_path / "missing").exists()
 
 
 def test_bad_value_type(capsys):
-    _fails(capsys, ["--preset", "tmaze-gru", "--algo.num-envs", "many"], "--algo.num-envs")
+    train_fails(capsys, ["--preset", "tmaze-gru", "--algo.num-envs", "many"], "--algo.num-envs")
 
 
 def test_negative_stop_after(capsys):
-    _fails(capsys, ["--preset", "tmaze-gru", "--stop-after", "0"], "--stop-after must be positive")
+    train_fails(
+        capsys, ["--preset", "tmaze-gru", "--stop-after", "0"], "--stop-after must be positive"
+    )
 
 
 def test_resume_cannot_change_the_config(capsys, tmp_path):
@@ -136,40 +129,46 @@ def test_resume_cannot_change_the_config(capsys, tmp_path):
     run.mkdir()
     save_config(run, tiny_config())
     (run / "checkpoint.eqx").write_bytes(b"")
-    _fails(capsys, ["--resume", str(run), "--algo.lr", "0.5"], "cannot change algo.lr")
-    _fails(capsys, ["--resume", str(run), "--preset", "tmaze-gru"], "--preset")
-    _fails(capsys, ["--resume", str(run), "--out", str(tmp_path / "x")], "different directories")
+    train_fails(capsys, ["--resume", str(run), "--algo.lr", "0.5"], "cannot change algo.lr")
+    train_fails(capsys, ["--resume", str(run), "--preset", "tmaze-gru"], "--preset")
+    train_fails(
+        capsys, ["--resume", str(run), "--out", str(tmp_path / "x")], "different directories"
+    )
     assert (run / "checkpoint.eqx").read_bytes() == b""
 
 
 def test_unknown_environment(capsys, tmp_path):
     out = str(tmp_path / "r")
-    _fails(capsys, ["--env", "nope", "--out", out], "env.name: unknown environment 'nope'")
-    _fails(capsys, ["--env.name", "atari:Pong", "--out", out], "gymnax:ID", "gymnasium:ID")
-    _fails(
+    train_fails(capsys, ["--env", "nope", "--out", out], "env.name: unknown environment 'nope'")
+    train_fails(capsys, ["--env.name", "atari:Pong", "--out", out], "gymnax:ID", "gymnasium:ID")
+    train_fails(
         capsys, ["--env", "craftax:Craftax-Nope-v1", "--out", out], "Craftax-Classic-Symbolic-v1"
     )
-    _fails(capsys, ["--env", "tmaze", "--env.name", "tmaze", "--out", out], "--env and --env.name")
+    train_fails(
+        capsys, ["--env", "tmaze", "--env.name", "tmaze", "--out", out], "--env and --env.name"
+    )
     assert not (tmp_path / "r").exists()
 
 
 def test_unknown_engine_ids(capsys, tmp_path):
     out = str(tmp_path / "r")
     pytest.importorskip("gymnasium")
-    _fails(capsys, ["--env", "gymnasium:CartPol-v1", "--out", out], "env.name", "'CartPole-v1'")
-    _fails(
+    train_fails(
+        capsys, ["--env", "gymnasium:CartPol-v1", "--out", out], "env.name", "'CartPole-v1'"
+    )
+    train_fails(
         capsys,
         ["--preset", "tmaze-gru", "--env", "gymnasium:Blackjack-v1", "--out", out],
         "unsupported Gymnasium observation space",
     )
     pytest.importorskip("gymnax")
-    _fails(
+    train_fails(
         capsys,
         ["--env", "gymnax:Nope-v1", "--out", out],
         "env.name: unknown gymnax id 'Nope-v1'",
         "MemoryChain-bsuite",
     )
-    _fails(
+    train_fails(
         capsys,
         ["--env", "gymnax:CartPole-v1", "--env.params", "nope", "1", "--out", out],
         "env.params.nope: CartPole-v1 has no parameter 'nope'",
@@ -181,7 +180,7 @@ def test_missing_optional_package(capsys, monkeypatch, tmp_path):
     import sys
 
     monkeypatch.setitem(sys.modules, "gymnax", None)  # `import gymnax` raises ImportError
-    _fails(
+    train_fails(
         capsys,
         ["--env", "gymnax:CartPole-v1", "--out", str(tmp_path / "r")],
         "env.name 'gymnax:CartPole-v1'",
@@ -193,17 +192,17 @@ def test_bad_device_counts(capsys, tmp_path):
     import jax
 
     base = ["--preset", "tmaze-gru", *TINY_ARGS, "--out", str(tmp_path / "r")]
-    _fails(capsys, [*base, "--devices", "0"], "--devices must be positive")
-    _fails(
+    train_fails(capsys, [*base, "--devices", "0"], "--devices must be positive")
+    train_fails(
         capsys, [*base, "--devices", "3"], "algo.num_envs (4) must be divisible by --devices (3)"
     )
     n = jax.device_count() * 4
-    _fails(
+    train_fails(
         capsys,
         [*base, "--algo.num-envs", str(n), "--devices", str(n)],
         f"--devices {n}: this machine has {jax.device_count()}",
     )
-    _fails(capsys, [*base, "--coordinator", "localhost:1234"], "need --distributed")
+    train_fails(capsys, [*base, "--coordinator", "localhost:1234"], "need --distributed")
     assert not (tmp_path / "r").exists()
 
 

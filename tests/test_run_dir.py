@@ -5,6 +5,7 @@ import json
 
 import jax.numpy as jnp
 import pytest
+from cli_helpers import train_fails
 from test_ppo import TINY_ARGS, tiny_config
 
 import relit_eqx.cli.train as train_cli
@@ -35,15 +36,6 @@ def nothing_runs(monkeypatch):
     monkeypatch.setattr(Trainer, "compile", started)
 
 
-def _fails(capsys, args, *fragments):
-    rc = main(["train", *args])
-    err = capsys.readouterr().err
-    assert rc == 2, err
-    for f in fragments:
-        assert f in err, err
-    return err
-
-
 def _run(tmp_path, update=None, rows=None):
     """A run directory of the tiny configuration: its config, optionally a checkpoint
     at `update` and a metrics file of `rows` (text lines after the header)."""
@@ -70,7 +62,7 @@ def test_a_run_stopped_before_its_first_checkpoint_resumes(tmp_path):
 
 def test_out_naming_a_stopped_run_points_to_resume(capsys, tmp_path):
     run = _run(tmp_path)
-    _fails(
+    train_fails(
         capsys, ["--preset", "tmaze-gru", "--out", str(run)], f"--resume {run}", "first checkpoint"
     )
 
@@ -79,8 +71,8 @@ def test_out_that_cannot_be_a_run_directory(capsys, tmp_path):
     f = tmp_path / "file"
     f.write_text("x")
     base = ["--preset", "tmaze-gru", *TINY_ARGS]
-    _fails(capsys, [*base, "--out", str(f)], "exists and is not a directory")
-    _fails(capsys, [*base, "--out", str(f / "sub")], "is not a directory")
+    train_fails(capsys, [*base, "--out", str(f)], "exists and is not a directory")
+    train_fails(capsys, [*base, "--out", str(f / "sub")], "is not a directory")
     assert f.read_text() == "x"
 
 
@@ -88,31 +80,33 @@ def test_damaged_config_and_unknown_keys(capsys, tmp_path):
     run = _run(tmp_path, update=2, rows=[_row(1), _row(2)])
     text = (run / "config.json").read_text()
     (run / "config.json").write_text(text[: len(text) // 2])
-    _fails(capsys, ["--resume", str(run)], "config.json is damaged")
+    train_fails(capsys, ["--resume", str(run)], "config.json is damaged")
     d = json.loads(text)
     d["algo"]["learning_rate"] = 1.0
     (run / "config.json").write_text(json.dumps(d))
-    _fails(capsys, ["--resume", str(run)], "unknown field algo.'learning_rate'")
+    train_fails(capsys, ["--resume", str(run)], "unknown field algo.'learning_rate'")
 
 
 @pytest.mark.parametrize("data", [b"", b"\x93NUMPY", bytes(range(256)) * 3])
 def test_damaged_checkpoint(capsys, tmp_path, data):
     run = _run(tmp_path, rows=[])
     (run / "checkpoint.eqx").write_bytes(data)
-    _fails(capsys, ["--resume", str(run)], "checkpoint.eqx is damaged")
+    train_fails(capsys, ["--resume", str(run)], "checkpoint.eqx is damaged")
     assert (run / "checkpoint.eqx").read_bytes() == data
 
 
 def test_total_steps_below_what_was_done(capsys, tmp_path):
     run = _run(tmp_path, update=4, rows=[_row(u) for u in range(1, 5)])
     before = (run / "config.json").read_text()
-    _fails(capsys, ["--resume", str(run), "--total-steps", "128"], "below the 256 env steps")
+    train_fails(capsys, ["--resume", str(run), "--total-steps", "128"], "below the 256 env steps")
     assert (run / "config.json").read_text() == before
 
 
 def test_metrics_missing_rows_are_refused(capsys, tmp_path):
     run = _run(tmp_path, update=4, rows=[_row(1), _row(2), _row(4)])
-    _fails(capsys, ["--resume", str(run)], "metrics.csv does not agree", "updates 3…3 are missing")
+    train_fails(
+        capsys, ["--resume", str(run)], "metrics.csv does not agree", "updates 3…3 are missing"
+    )
 
 
 def test_metrics_agree_with_the_checkpoint_on_resume(tmp_path):

@@ -1,4 +1,7 @@
-"""Typed, frozen configuration of a training run, its validation and its JSON form."""
+"""Typed, frozen configuration of a training run, its validation and its JSON form.
+
+Each dataclass checks its own invariants when it is built (`ConfigError` naming the
+field); `validate` adds what needs the registries: the environment and the model."""
 
 from __future__ import annotations
 
@@ -24,6 +27,22 @@ __all__ = [
 
 class ConfigError(ValueError):
     """A configuration value is invalid; the message names the field."""
+
+
+def _is_int(x: Any) -> bool:
+    return isinstance(x, int) and not isinstance(x, bool)
+
+
+def _positive(path: str, value: Any) -> None:
+    if not _is_int(value):
+        raise ConfigError(f"{path} must be an integer; got {value!r}")
+    if value <= 0:
+        raise ConfigError(f"{path} must be positive; got {value}")
+
+
+def _number(path: str, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | float) or math.isnan(value):
+        raise ConfigError(f"{path} must be a number; got {value!r}")
 
 
 @dataclass(frozen=True)
@@ -56,6 +75,11 @@ class ModelConfig:
     kwargs: dict[str, int | float | bool | str] = field(default_factory=dict)
     """Keyword arguments of the model's constructor."""
 
+    def __post_init__(self) -> None:
+        for k, v in self.kwargs.items():
+            if isinstance(v, int) and not isinstance(v, bool) and v <= 0:
+                raise ConfigError(f"model.kwargs.{k} must be positive; got {v}")
+
 
 @dataclass(frozen=True)
 class AgentConfig:
@@ -71,6 +95,16 @@ class AgentConfig:
     state-dependent policy (see `presets.paper_agent`)."""
     value_gain: float = 1.0
     """Orthogonal-init gain of the value head's output layer (the paper's code: √2)."""
+
+    def __post_init__(self) -> None:
+        for i, w in enumerate(self.head_hidden):
+            _positive(f"agent.head_hidden[{i}]", w)
+        for name in ("policy_gain", "value_gain"):
+            gain = getattr(self, name)
+            if isinstance(gain, bool) or not isinstance(gain, int | float) or not gain > 0:
+                raise ConfigError(f"agent.{name} must be a positive number; got {gain!r}")
+        if self.activation not in ("tanh", "relu"):
+            raise ConfigError(f"agent.activation must be 'tanh' or 'relu'; got {self.activation!r}")
 
 
 @dataclass(frozen=True)
@@ -108,6 +142,32 @@ class AlgoConfig:
     normalize_advantages: bool = True
     """Standardise advantages per minibatch."""
 
+    def __post_init__(self) -> None:
+        for name in ("num_envs", "num_steps", "num_minibatches", "update_epochs"):
+            _positive(f"algo.{name}", getattr(self, name))
+        if self.num_envs % self.num_minibatches:
+            raise ConfigError(
+                f"algo.num_envs ({self.num_envs}) must be divisible by algo.num_minibatches "
+                f"({self.num_minibatches}): a minibatch is a set of whole env trajectories"
+            )
+        for name in ("anneal_lr", "clip_value", "normalize_advantages"):
+            if not isinstance(getattr(self, name), bool):
+                raise ConfigError(f"algo.{name} must be true or false; got {getattr(self, name)!r}")
+        for name in (
+            "lr", "adam_eps", "gamma", "gae_lambda", "clip_eps", "vf_coef", "ent_coef",
+            "max_grad_norm",
+        ):  # fmt: skip
+            _number(f"algo.{name}", getattr(self, name))
+        for name in ("lr", "adam_eps", "clip_eps", "max_grad_norm"):
+            if not getattr(self, name) > 0:
+                raise ConfigError(f"algo.{name} must be positive; got {getattr(self, name)}")
+        for name in ("gamma", "gae_lambda"):
+            if not 0 <= getattr(self, name) <= 1:
+                raise ConfigError(f"algo.{name} must be in [0, 1]; got {getattr(self, name)}")
+        for name in ("vf_coef", "ent_coef"):
+            if not getattr(self, name) >= 0:
+                raise ConfigError(f"algo.{name} must be non-negative; got {getattr(self, name)}")
+
 
 @dataclass(frozen=True)
 class TrainConfig:
@@ -125,6 +185,17 @@ class TrainConfig:
     log_interval: int = 10
     """Updates per jitted chunk: progress, CSV rows and a checkpoint after each chunk."""
 
+    def __post_init__(self) -> None:
+        _positive("total_steps", self.total_steps)
+        if self.total_steps < self.steps_per_update:
+            raise ConfigError(
+                f"total_steps ({self.total_steps}) is less than one update "
+                f"(algo.num_envs * algo.num_steps = {self.steps_per_update})"
+            )
+        _positive("log_interval", self.log_interval)
+        if not _is_int(self.seed):
+            raise ConfigError(f"seed must be an integer; got {self.seed!r}")
+
     @property
     def steps_per_update(self) -> int:
         """`num_envs * num_steps`."""
@@ -136,24 +207,10 @@ class TrainConfig:
         return self.total_steps // self.steps_per_update
 
 
-def _is_int(x: Any) -> bool:
-    return isinstance(x, int) and not isinstance(x, bool)
-
-
-def _positive(path: str, value: Any) -> None:
-    if not _is_int(value):
-        raise ConfigError(f"{path} must be an integer; got {value!r}")
-    if value <= 0:
-        raise ConfigError(f"{path} must be positive; got {value}")
-
-
-def _number(path: str, value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, int | float) or math.isnan(value):
-        raise ConfigError(f"{path} must be a number; got {value!r}")
-
-
 def validate(cfg: TrainConfig) -> None:
-    """Raise `ConfigError` (naming the field) unless `cfg` describes a runnable run.
+    """Raise `ConfigError` (naming the field) unless `cfg` describes a runnable run: what
+    its construction could not check, namely that its environment can be built (its
+    engine, id and parameters) and its model is registered.
 
     Cheap: no model is built and nothing is compiled. An environment of another engine
     (`gymnax:…`, `craftax:…`, `gymnasium:…`) imports that engine to check the id.
@@ -170,55 +227,6 @@ def validate(cfg: TrainConfig) -> None:
         raise ConfigError(
             f"model.name: unknown model {cfg.model.name!r}; registered models: {model_names()}"
         )
-    for k, v in cfg.model.kwargs.items():
-        if isinstance(v, int) and not isinstance(v, bool) and v <= 0:
-            raise ConfigError(f"model.kwargs.{k} must be positive; got {v}")
-
-    for i, w in enumerate(cfg.agent.head_hidden):
-        _positive(f"agent.head_hidden[{i}]", w)
-    for name in ("policy_gain", "value_gain"):
-        gain = getattr(cfg.agent, name)
-        if isinstance(gain, bool) or not isinstance(gain, int | float) or not gain > 0:
-            raise ConfigError(f"agent.{name} must be a positive number; got {gain!r}")
-    if cfg.agent.activation not in ("tanh", "relu"):
-        raise ConfigError(
-            f"agent.activation must be 'tanh' or 'relu'; got {cfg.agent.activation!r}"
-        )
-
-    a = cfg.algo
-    for name in ("num_envs", "num_steps", "num_minibatches", "update_epochs"):
-        _positive(f"algo.{name}", getattr(a, name))
-    if a.num_envs % a.num_minibatches:
-        raise ConfigError(
-            f"algo.num_envs ({a.num_envs}) must be divisible by algo.num_minibatches "
-            f"({a.num_minibatches}): a minibatch is a set of whole env trajectories"
-        )
-    for name in ("anneal_lr", "clip_value", "normalize_advantages"):
-        if not isinstance(getattr(a, name), bool):
-            raise ConfigError(f"algo.{name} must be true or false; got {getattr(a, name)!r}")
-    for name in (
-        "lr", "adam_eps", "gamma", "gae_lambda", "clip_eps", "vf_coef", "ent_coef", "max_grad_norm"
-    ):  # fmt: skip
-        _number(f"algo.{name}", getattr(a, name))
-    for name in ("lr", "adam_eps", "clip_eps", "max_grad_norm"):
-        if not getattr(a, name) > 0:
-            raise ConfigError(f"algo.{name} must be positive; got {getattr(a, name)}")
-    for name in ("gamma", "gae_lambda"):
-        if not 0 <= getattr(a, name) <= 1:
-            raise ConfigError(f"algo.{name} must be in [0, 1]; got {getattr(a, name)}")
-    for name in ("vf_coef", "ent_coef"):
-        if not getattr(a, name) >= 0:
-            raise ConfigError(f"algo.{name} must be non-negative; got {getattr(a, name)}")
-
-    _positive("total_steps", cfg.total_steps)
-    if cfg.total_steps < cfg.steps_per_update:
-        raise ConfigError(
-            f"total_steps ({cfg.total_steps}) is less than one update "
-            f"(algo.num_envs * algo.num_steps = {cfg.steps_per_update})"
-        )
-    _positive("log_interval", cfg.log_interval)
-    if not _is_int(cfg.seed):
-        raise ConfigError(f"seed must be an integer; got {cfg.seed!r}")
 
 
 def config_to_dict(cfg: TrainConfig) -> dict[str, Any]:
