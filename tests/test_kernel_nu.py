@@ -125,3 +125,30 @@ def test_relit_attention_is_authors_galite_layer(method):
         y, state = layer.step(xs[t], rs[t], state)
         steps.append(y)
     np.testing.assert_allclose(np.asarray(jnp.stack(steps)), expected, rtol=1e-4, atol=1e-5)
+
+
+def test_embed_relu_false_is_galites_linear_embedding():
+    """`ReLiT(embed_relu=False)` runs its blocks on the linear embedding (the authors'
+    GaLiTe); the default applies relu first. The reference runs the same blocks by
+    hand on both embeddings."""
+    from relit_eqx.models import get_model
+    from relit_eqx.rl.presets import PAPER_TMAZE_SIZES
+
+    assert PAPER_TMAZE_SIZES["relit"]["embed_relu"] is False
+    kw = dict(d_model=8, n_layers=2, n_heads=2, d_head=4, d_ffn=8, eta=2)
+    key = jax.random.PRNGKey(3)
+    xs = jax.random.normal(jax.random.PRNGKey(4), (6, 5))
+    resets = jnp.zeros(6, bool).at[3].set(True)
+    for relu in (False, True):
+        model = get_model("relit")(5, **kw, embed_relu=relu, key=key)
+        h = xs @ model.stack.embed.weight + model.stack.embed.bias[None]  # weight [d_in, d_out]
+        h = jnp.maximum(h, 0.0) if relu else h
+        for block, st in zip(model.stack.blocks, model.init_state(), strict=True):
+            h, _ = block(h, resets, st)
+        ys, _ = model(xs, resets, model.init_state())
+        np.testing.assert_allclose(ys, h, rtol=1e-5, atol=1e-6)
+    # With these weights the two embeddings differ, so the switch is not a no-op.
+    other = get_model("relit")(5, **kw, embed_relu=True, key=key)
+    assert float(jnp.max(jnp.abs(other(xs, resets, other.init_state())[0] - ys))) == 0.0
+    linear = get_model("relit")(5, **kw, embed_relu=False, key=key)
+    assert float(jnp.max(jnp.abs(linear(xs, resets, linear.init_state())[0] - ys))) > 1e-3

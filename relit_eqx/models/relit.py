@@ -37,6 +37,9 @@ class ReLiT(StackedModel):
       measured on CPU for ReLiT (its per-step state is `d×n` per head).
     - `chunk_size`: steps per chunk (chunked) or per rematerialised segment (scan); 8
       was the fastest chunk measured on CPU at T = 128 (13% faster than 16, 4 slower).
+    - `embed_relu`: `relu` after the input embedding, as in every model of ours and
+      the authors' AGaLiTe; the authors' GaLiTe (their T-Maze ReLiT) embeds linearly,
+      `embed_relu=False` (`rl.presets.PAPER_TMAZE_SIZES`).
     - `key`: a `jax.random.PRNGKey` for the initialisation.
 
     State per layer: `ReLiTState(C [H, d_head, n], s [H, n])`, `n = eta·d_head` for the
@@ -62,6 +65,7 @@ class ReLiT(StackedModel):
         update_rule: str = "gated",
         method: str = "chunked",
         chunk_size: int = 8,
+        embed_relu: bool = True,
         key: PRNGKeyArray,
     ):
         check_positive(d_in=d_in, d_model=d_model, n_layers=n_layers, d_ffn=d_ffn)
@@ -80,5 +84,7 @@ class ReLiT(StackedModel):
             )  # fmt: skip
             for k in k_mix
         ]
-        self.stack = Stack(d_in, mixers, d_model=d_model, d_ffn=d_ffn, key=k_stack)
+        self.stack = Stack(
+            d_in, mixers, d_model=d_model, d_ffn=d_ffn, embed_relu=embed_relu, key=k_stack
+        )
         self.d_in, self.d_model = d_in, d_model

@@ -18,7 +18,8 @@ __all__ = ["Stack"]
 
 
 class Stack(eqx.Module):
-    """`relu(Linear(x))` to `d_model`, then one `EncoderBlock` per mixer (the Models page).
+    """`relu(Linear(x))` (or `Linear(x)`) to `d_model`, then one `EncoderBlock` per mixer
+    (the Models page).
 
     The state is the tuple of the blocks' states, first layer first. Inputs are not
     checked here; the models wrapping a `Stack` check them.
@@ -28,6 +29,7 @@ class Stack(eqx.Module):
     blocks: tuple[EncoderBlock, ...]
     d_in: int = eqx.field(static=True)
     d_model: int = eqx.field(static=True)
+    embed_relu: bool = eqx.field(static=True)
 
     def __init__(
         self,
@@ -37,6 +39,7 @@ class Stack(eqx.Module):
         d_model: int,
         d_ffn: int,
         orthogonal: bool = False,
+        embed_relu: bool = True,
         key: PRNGKeyArray,
     ):
         """**Arguments:**
@@ -48,6 +51,8 @@ class Stack(eqx.Module):
         - `orthogonal`: the authors' AGaLiTe initialisation: the embedding, gates and
           feed-forward layers orthogonal with gain √2 and zero biases (else uniform in
           `±1/√fan_in`, as `eqx.nn.Linear`).
+        - `embed_relu`: apply `relu` to the embedding (the authors' AGaLiTe and GTrXL
+          do; their GaLiTe, the paper's ReLiT, embeds linearly: `False`).
         - `key`: a `jax.random.PRNGKey` for the initialisation.
         """
         check_positive(d_in=d_in)
@@ -62,6 +67,11 @@ class Stack(eqx.Module):
         )
         self.d_in = int(d_in)
         self.d_model = self.blocks[0].d_model
+        self.embed_relu = bool(embed_relu)
+
+    def _embed(self, x: Array) -> Array:
+        h = self.embed(x)
+        return jax.nn.relu(h) if self.embed_relu else h
 
     def init_state(self) -> tuple[PyTree[Array], ...]:
         """The tuple of the blocks' zero states."""
@@ -88,7 +98,7 @@ class Stack(eqx.Module):
 
         The last block's outputs `[T, d_model]` and the blocks' states after step `T - 1`.
         """
-        hs = jax.nn.relu(self.embed(xs))
+        hs = self._embed(xs)
         new_state = []
         for block, block_state in zip(self.blocks, state, strict=True):
             hs, block_state = block(hs, resets, block_state)
@@ -102,7 +112,7 @@ class Stack(eqx.Module):
         state: tuple[PyTree[Array], ...],
     ) -> tuple[Float[Array, " d_model"], tuple[PyTree[Array], ...]]:
         """One step of `__call__`: `x` is `[d_in]`, `reset` a scalar boolean."""
-        h = jax.nn.relu(self.embed(x))
+        h = self._embed(x)
         new_state = []
         for block, block_state in zip(self.blocks, state, strict=True):
             h, block_state = block.step(h, reset, block_state)
