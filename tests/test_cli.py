@@ -9,7 +9,7 @@ from test_ppo import TINY_ARGS, tiny_config
 from relit_eqx.cli import COMMANDS, main
 from relit_eqx.cli.train import parse_overrides
 from relit_eqx.rl import DEFAULT_PRESET, PRESETS, get_preset
-from relit_eqx.rl.config import config_from_dict
+from relit_eqx.rl.config import ModelConfig, config_from_dict
 
 RUN_ARGS = ["--no-progress", "--no-compile-cache"]
 
@@ -172,3 +172,14 @@ def test_sigterm_checkpoints_and_resumes(tmp_path, monkeypatch, capsys):
     assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL  # the handler is undone
     assert main(["train", "--resume", str(out), *RUN_ARGS]) == 0
     assert len((out / "metrics.csv").read_text().splitlines()) == 1 + 6
+
+
+def test_naming_another_model_starts_from_that_models_sizes():
+    """`--model.name X` on a preset of another model gives X its own sizes (memax's
+    models take none of AReLiT's arguments); `--model.kwargs.*` then apply on top."""
+    base = get_preset("tmaze-arelit")
+    memax = parse_overrides(base, ["--model.name", "memax-lru"])
+    assert memax.model == ModelConfig(name="memax-lru", kwargs={"d_model": 128, "n_layers": 2})
+    gru = parse_overrides(base, ["--model.name", "gru", "--model.kwargs.d-model", "16"])
+    assert gru.model.kwargs == {"d_model": 16, "n_layers": 1}
+    assert parse_overrides(base, ["--model.name=arelit"]) == base

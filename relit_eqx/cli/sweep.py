@@ -1,16 +1,20 @@
-"""`relit-eqx sweep`: T-Maze sweeps (corridor lengths × models × seeds) from the
-command line; the work is `relit_eqx.rl.sweep`'s."""
+"""`relit-eqx sweep`: T-Maze sweeps (corridor lengths × models × seeds) and the
+MemoryChain memory-length experiment (`--task memorychain`: memory lengths × models ×
+seeds) from the command line; the work is `relit_eqx.rl.sweep`'s and
+`relit_eqx.rl.memorychain`'s."""
 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ..rl.config import ConfigError, validate
+from ..rl import memorychain as mc
+from ..rl.config import ConfigError, TrainConfig, validate
 from ..rl.sweep import (
     ALGOS,
     LENGTHS,
@@ -53,19 +57,38 @@ def _error(msg: str) -> int:
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="relit-eqx sweep",
-        description="T-Maze sweep: corridor lengths x models x seeds, one resumable run "
-        "directory per cell (DIR/<model>-L<L>-s<seed>); rerun the same command to "
-        "continue. Ends with the aggregate: tmaze.csv and tmaze-L<L>.png.",
+        description="Sweeps of lengths x models x seeds, one resumable run directory per "
+        "cell; rerun the same command to continue. --task tmaze (default): T-Maze corridor "
+        "lengths, DIR/<model>-L<L>-s<seed>, ending with tmaze.csv and tmaze-L<L>.png. "
+        "--task memorychain: bsuite MemoryChain memory lengths with a budget per length "
+        "and an early stop once solved, DIR/<model>-M<M>-s<seed>, ending with "
+        "memorychain.csv and memorychain.png.",
     )
-    p.add_argument("--lengths", default=",".join(map(str, LENGTHS)), help="corridor lengths")
-    p.add_argument("--models", default=",".join(MODELS), help=f"models, from {MODELS}")
+    p.add_argument("--task", choices=("tmaze", "memorychain"), default="tmaze")
+    p.add_argument(
+        "--lengths",
+        default=None,
+        help=f"corridor lengths (default {','.join(map(str, LENGTHS))}) or memory lengths "
+        f"(default {','.join(map(str, mc.MC_LENGTHS))})",
+    )
+    p.add_argument(
+        "--models",
+        default=None,
+        help=f"models, from {','.join(MODELS)} (tmaze) or {','.join(mc.MC_MODELS)} "
+        "(memorychain; any memax-* model)",
+    )
     p.add_argument("--seeds", default="0,1,2", help="seeds")
-    p.add_argument("--total-steps", type=int, default=5_000_000, help="env steps per run")
+    p.add_argument(
+        "--total-steps",
+        type=int,
+        default=None,
+        help="env steps per run (default: 5M for tmaze; memorychain: its budget per length)",
+    )
     p.add_argument(
         "--algo",
         choices=ALGOS,
         default="a2c",
-        help="a2c: the authors' A2C setup per model (paper_a2c(model), GRU/LSTM widths "
+        help="tmaze only. a2c: the authors' A2C setup per model (paper_a2c(model), GRU/LSTM widths "
         "680/600); a2c-uniform: the earlier sweep's (AReLiT's A2C settings and vf_coef 0.5 "
         "for every model); ppo: the tmaze-<model> preset's PPO",
     )
@@ -102,19 +125,25 @@ def sweep_command(argv: Sequence[str]) -> int:
     missing = missing_rl_extra("matplotlib")
     if missing is not None:
         return _error(missing)
+    memorychain = args.task == "memorychain"
     try:
-        lengths = _int_list("lengths", args.lengths)
+        default_lengths = mc.MC_LENGTHS if memorychain else LENGTHS
+        lengths = _int_list("lengths", args.lengths or ",".join(map(str, default_lengths)))
         seeds = _int_list("seeds", args.seeds)
-        models = [m.strip() for m in args.models.split(",") if m.strip()]
+        default_models = mc.MC_MODELS if memorychain else MODELS
+        models = [m.strip() for m in (args.models or ",".join(default_models)).split(",")]
+        models = [m for m in models if m]
         if not models:
             raise ConfigError("--models is empty")
+        known = mc.MC_SIZES if memorychain else MODELS
         for m in models:
-            if m not in MODELS:
-                raise ConfigError(f"--models: unknown model {m!r}; choices: {', '.join(MODELS)}")
+            if m not in known:
+                raise ConfigError(f"--models: unknown model {m!r}; choices: {', '.join(known)}")
         for L in lengths:
             if L <= 0:
-                raise ConfigError(f"--lengths: corridor lengths must be positive; got {L}")
-        if args.total_steps <= 0:
+                what = "memory" if memorychain else "corridor"
+                raise ConfigError(f"--lengths: {what} lengths must be positive; got {L}")
+        if args.total_steps is not None and args.total_steps <= 0:
             raise ConfigError(f"--total-steps must be positive; got {args.total_steps}")
         if args.budget_minutes is not None and not args.budget_minutes > 0:
             raise ConfigError(f"--budget-minutes must be positive; got {args.budget_minutes}")
@@ -122,17 +151,29 @@ def sweep_command(argv: Sequence[str]) -> int:
         algo_overrides = _json_object("algo-kwargs", args.algo_kwargs)
         check_model_kwargs(models, overrides)
         cells = [Cell(m, L, s) for L in lengths for m in models for s in seeds]
-        configs = {
-            c: cell_config(
-                c,
-                algo=args.algo,
-                total_steps=args.total_steps,
-                model_kwargs=overrides,
-                algo_kwargs=algo_overrides,
-                log_interval=args.log_interval,
-            )
-            for c in cells
-        }
+        configs: dict[str, TrainConfig] = {}
+        for c in cells:
+            if memorychain:
+                name = f"{c.model}-M{c.corridor_length}-s{c.seed}"
+                cfg = mc.memorychain_config(
+                    c.model,
+                    c.corridor_length,
+                    c.seed,
+                    total_steps=args.total_steps,
+                    model_kwargs=overrides,
+                    algo_kwargs=algo_overrides,
+                )
+            else:
+                name = c.name
+                cfg = cell_config(
+                    c,
+                    algo=args.algo,
+                    total_steps=5_000_000 if args.total_steps is None else args.total_steps,
+                    model_kwargs=overrides,
+                    algo_kwargs=algo_overrides,
+                    log_interval=args.log_interval,
+                )
+            configs[name] = cfg
         if not args.aggregate_only:
             for cfg in configs.values():
                 validate(cfg)
@@ -142,27 +183,46 @@ def sweep_command(argv: Sequence[str]) -> int:
     if not args.aggregate_only:
         enable_compilation_cache()
         budget = None if args.budget_minutes is None else args.budget_minutes * 60
-        for i, (cell, cfg) in enumerate(configs.items(), 1):
-            run_dir = args.out / cell.name
+        for i, (name, cfg) in enumerate(configs.items(), 1):
+            run_dir = args.out / name
             print(
-                f"[{i}/{len(cells)}] {cell.name}: {cfg.total_steps:,} env steps -> {run_dir}",
+                f"[{i}/{len(configs)}] {name}: {cfg.total_steps:,} env steps -> {run_dir}",
                 file=sys.stderr,
                 flush=True,
             )
+            solved = None
+            if memorychain:
+                stretch = mc.stretch_steps(int(cfg.env.params["memory_length"]))
+                solved = functools.partial(mc.solved_at, stretch=stretch)
             try:
-                state = run_cell(cfg, run_dir, budget_seconds=budget, progress=not args.no_progress)
+                state = run_cell(
+                    cfg,
+                    run_dir,
+                    budget_seconds=budget,
+                    progress=not args.no_progress,
+                    solved=solved,
+                    segment_seconds=15.0 if memorychain else 120.0,
+                )
             except ConfigError as e:
                 return _error(str(e))
             except KeyboardInterrupt:
                 print("\ninterrupted; rerun the same command to continue", file=sys.stderr)
                 return 130
-            status = "complete" if state["complete"] else "stopped (budget)"
+            if state.get("solved_at") is not None:
+                status = f"solved at {state['solved_at']:,}"
+            else:
+                status = "complete" if state["complete"] else "stopped (budget)"
             print(
-                f"[{i}/{len(cells)}] {cell.name}: {status} at {state['env_steps']:,} env steps, "
+                f"[{i}/{len(configs)}] {name}: {status}; {state['env_steps']:,} env steps, "
                 f"{state['wall_seconds']:.0f} s",
                 file=sys.stderr,
                 flush=True,
             )
+    if memorychain:
+        csv_path, figure = mc.aggregate_memorychain(args.out, args.results)
+        print(f"results: {csv_path}")
+        print(f"figure: {figure}")
+        return 0
     csv_path, figures = aggregate(args.out, args.results)
     print(f"results: {csv_path}")
     for f in figures:

@@ -8,13 +8,14 @@ before anything is compiled or written), 128 + the signal's number when interrup
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import math
 import sys
 import time
 from pathlib import Path
 
 from ..rl.config import ConfigError, TrainConfig, changed_fields
-from ..rl.presets import DEFAULT_PRESET, get_preset, preset_names
+from ..rl.presets import DEFAULT_PRESET, get_preset, model_kwargs_for, preset_names
 from ..rl.run import Interrupted, check_same_run, env_label, run_training
 from ..rl.run_dir import CONFIG_FILE, check_new_run_dir, check_resume, load_config
 from ..rl.trainer import Trainer
@@ -86,10 +87,32 @@ def _initialize_distributed(opts: argparse.Namespace) -> None:
     jax.distributed.initialize(**kwargs)
 
 
+def _named_model(args: list[str]) -> str | None:
+    """The value of the last `--model.name` in `args`, if any."""
+    name = None
+    for i, a in enumerate(args):
+        if a == "--model.name" and i + 1 < len(args):
+            name = args[i + 1]
+        elif a.startswith("--model.name="):
+            name = a.split("=", 1)[1]
+    return name
+
+
 def parse_overrides(base: TrainConfig, args: list[str]) -> TrainConfig:
     """`base` with the overrides `args` (e.g. `["--algo.lr", "3e-4"]`) applied, as
-    `relit-eqx train` reads them; `SystemExit` (tyro's) on a bad override."""
+    `relit-eqx train` reads them; `SystemExit` (tyro's) on a bad override.
+
+    `--model.name` naming another registered model than `base`'s starts that model from
+    its own sizes (`presets.model_kwargs_for`), not from `base`'s model's arguments;
+    further `--model.kwargs.*` overrides apply on top."""
     import tyro
+
+    from ..models import model_names
+
+    name = _named_model(args)
+    if name is not None and name != base.model.name and name in model_names():
+        model = dataclasses.replace(base.model, name=name, kwargs=model_kwargs_for(name))
+        base = dataclasses.replace(base, model=model)
 
     description = _DESCRIPTION.format(default=DEFAULT_PRESET, presets=", ".join(preset_names()))
     return tyro.cli(

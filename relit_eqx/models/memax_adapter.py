@@ -196,6 +196,8 @@ class MemaxModel(SequenceModel):
         return int(sum(np.prod(x.shape) for x in leaves if jnp.issubdtype(x.dtype, jnp.floating)))
 
     def _run(self, xs, resets, state):
+        if xs.shape[0] == 0:  # nothing to run (memax indexes the last step)
+            return jnp.zeros((0, self.d_model), jnp.float32), state
         with _memax_rules():
             carry = _to_memax(state, self.complex_leaves)
             states, ys = self.memax(carry, (xs, resets))  # type: ignore[operator]

@@ -1,4 +1,5 @@
-"""Figures: a run's learning curve and a sweep's curves per corridor length.
+"""Figures: a run's learning curve, a sweep's curves per corridor length, and
+MemoryChain's final success against memory length.
 
 matplotlib (the `rl` extra) is imported when a figure is drawn.
 """
@@ -13,7 +14,7 @@ import numpy as np
 
 from .run_dir import read_metrics
 
-__all__ = ["nan_moving_average", "plot_learning_curve", "plot_sweep_length"]
+__all__ = ["nan_moving_average", "plot_learning_curve", "plot_sweep_length", "plot_memorychain"]
 
 
 def nan_moving_average(y: np.ndarray, window: int) -> np.ndarray:
@@ -110,5 +111,40 @@ def plot_sweep_length(L: int, by_model: dict[str, list[dict[str, np.ndarray]]], 
     axes[0].legend(fontsize=7)
     fig.suptitle(f"T-Maze, corridor length {L}")
     fig.savefig(path, dpi=80)
+    plt.close(fig)
+    return path
+
+
+def plot_memorychain(rows: list[dict], path: Path) -> Path:
+    """Final success against memory length (log scale), one line per model: the mean
+    over seeds with a min–max band; chance (0.5) dashed."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4), constrained_layout=True)
+    models = list(dict.fromkeys(r["model"] for r in rows))
+    for i, model in enumerate(models):
+        by_len: dict[int, list[float]] = {}
+        for r in rows:
+            if r["model"] == model:
+                by_len.setdefault(r["memory_length"], []).append(r["final_success"])
+        xs = sorted(by_len)
+        ys = [np.asarray(by_len[x], float) for x in xs]
+        style = "-" if not model.startswith("memax-") else "--"
+        ax.plot(xs, [y.mean() for y in ys], style, marker="o", ms=3, color=f"C{i}", label=model)
+        if any(len(y) > 1 for y in ys):
+            lo, hi = [y.min() for y in ys], [y.max() for y in ys]
+            ax.fill_between(xs, lo, hi, color=f"C{i}", alpha=0.15, lw=0)
+    ax.axhline(0.5, color="grey", lw=0.8, ls=":")
+    ax.set_xscale("log")
+    ax.set_xlabel("memory length")
+    ax.set_ylabel("final success (fraction answered right)")
+    ax.set_ylim(0.4, 1.02)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, ncol=2)
+    ax.set_title("bsuite MemoryChain (gymnax), PPO")
+    fig.savefig(path, dpi=90)
     plt.close(fig)
     return path

@@ -21,6 +21,7 @@ import dataclasses
 import math
 from typing import Any
 
+from ..models.memax_adapter import MEMAX_MODELS
 from .config import AgentConfig, AlgoConfig, ConfigError, EnvConfig, ModelConfig, TrainConfig
 
 __all__ = [
@@ -29,6 +30,7 @@ __all__ = [
     "DEFAULT_PRESET",
     "get_preset",
     "preset_names",
+    "model_kwargs_for",
     "paper_a2c",
     "paper_agent",
     "MODEL_SIZES",
@@ -45,6 +47,8 @@ MODEL_SIZES: dict[str, dict[str, Any]] = {
     "gtrxl": {**{k: v for k, v in _TRANSFORMER.items() if k != "eta"}, "memory_length": 128},
     "gru": {"d_model": 128, "n_layers": 1},
     "lstm": {"d_model": 128, "n_layers": 1},
+    # memax's models (`relit_eqx[memax]`): two layers of width 128.
+    **{f"memax-{k}": {"d_model": 128, "n_layers": 2} for k in MEMAX_MODELS},
 }
 
 
@@ -62,14 +66,15 @@ PAPER_TMAZE_ALGO: dict[str, dict[str, float]] = {
 #: ReLiT's rule and kernel (their GaLiTe's).
 PAPER_TMAZE_SIZES: dict[str, dict[str, Any]] = {
     "arelit": {"authors_init": True},
-    # Their GaLiTe (`config/tmaze/relit.yaml`): the projected-sigmoid rule and `pp_relu`
-    # with `nu: 2`, their name for our `eta`; the rule has no chunked form, and the
+    # Their GaLiTe (`config/tmaze/relit.yaml`): the projected-sigmoid rule, `pp_relu`
+    # with `nu: 2` (their name for our `eta`) and a linear input embedding; the rule has no chunked form, and the
     # step loop keeps less in memory than the associative scan's `d × n` decays.
     "relit": {
         "eta": 2,
         "kernel": "pp_relu",
         "update_rule": "projected_sigmoid",
         "method": "scan",
+        "embed_relu": False,
     },
     "gru": {"d_model": 680, "n_layers": 1},
     "lstm": {"d_model": 600, "n_layers": 1},
@@ -236,6 +241,12 @@ EXTRA_PRESETS: dict[str, TrainConfig] = {
     "mysterypath-arelit": _mysterypath_arelit(),
 }
 DEFAULT_PRESET = "tmaze-arelit"
+
+
+def model_kwargs_for(name: str) -> dict[str, Any]:
+    """The constructor arguments a preset gives model `name` when only its name is
+    changed (`relit-eqx train --model.name gru`): its `MODEL_SIZES` entry, else none."""
+    return dict(MODEL_SIZES.get(name, {}))
 
 
 def preset_names() -> list[str]:

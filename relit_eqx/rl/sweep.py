@@ -21,7 +21,7 @@ import json
 import math
 import os
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +47,7 @@ __all__ = [
     "aggregate",
     "final_rates",
     "check_model_kwargs",
+    "with_algo_kwargs",
 ]
 
 #: The models of the sweep (registry names; `gtrxl` is GTrXL with memory 128).
@@ -110,6 +111,28 @@ def _model_kwargs(model: str, overrides: dict[str, Any], algo: str = "ppo") -> d
     return {**sizes, **{k: v for k, v in overrides.items() if k in params}}
 
 
+def with_algo_kwargs(algo: AlgoConfig, algo_kwargs: dict[str, Any]) -> AlgoConfig:
+    """`algo` with the fields `algo_kwargs` (`--algo-kwargs`) replaced; `ConfigError`
+    naming an unknown field or a value of the wrong kind."""
+    fields = {f.name for f in dataclasses.fields(AlgoConfig)}
+    unknown = sorted(set(algo_kwargs) - fields)
+    if unknown:
+        raise ConfigError(
+            f"--algo-kwargs: AlgoConfig has no field {unknown[0]!r}; fields: "
+            f"{', '.join(sorted(fields))}"
+        )
+    for k, v in algo_kwargs.items():
+        default = getattr(algo, k)
+        number = isinstance(v, int | float) and not isinstance(v, bool)
+        ok = isinstance(v, bool) if isinstance(default, bool) else number
+        if ok and isinstance(default, int) and not isinstance(default, bool):
+            ok = isinstance(v, int)
+        if not ok:
+            kind = "true or false" if isinstance(default, bool) else "a number"
+            raise ConfigError(f"algo.{k} must be {kind}; got {v!r}")
+    return dataclasses.replace(algo, **algo_kwargs)
+
+
 def cell_config(
     cell: Cell,
     *,
@@ -159,23 +182,7 @@ def cell_config(
             seed=cell.seed,
         )
     if algo_kwargs:
-        fields = {f.name for f in dataclasses.fields(AlgoConfig)}
-        unknown = sorted(set(algo_kwargs) - fields)
-        if unknown:
-            raise ConfigError(
-                f"--algo-kwargs: AlgoConfig has no field {unknown[0]!r}; fields: "
-                f"{', '.join(sorted(fields))}"
-            )
-        for k, v in algo_kwargs.items():
-            default = getattr(cfg.algo, k)
-            number = isinstance(v, int | float) and not isinstance(v, bool)
-            ok = isinstance(v, bool) if isinstance(default, bool) else number
-            if ok and isinstance(default, int) and not isinstance(default, bool):
-                ok = isinstance(v, int)
-            if not ok:
-                kind = "true or false" if isinstance(default, bool) else "a number"
-                raise ConfigError(f"algo.{k} must be {kind}; got {v!r}")
-        cfg = dataclasses.replace(cfg, algo=dataclasses.replace(cfg.algo, **algo_kwargs))
+        cfg = dataclasses.replace(cfg, algo=with_algo_kwargs(cfg.algo, algo_kwargs))
     if log_interval is not None:
         cfg = dataclasses.replace(cfg, log_interval=log_interval)
     return cfg
@@ -201,6 +208,7 @@ def run_cell(
     budget_seconds: float | None = None,
     segment_seconds: float = 120.0,
     progress: bool = True,
+    solved: Callable[[dict[str, np.ndarray]], int | None] | None = None,
 ) -> dict[str, Any]:
     """Train (or continue) one cell in `run_dir`; returns its `sweep.json` state.
 
@@ -208,6 +216,10 @@ def run_cell(
     that ends with a checkpoint, all served by one `Trainer`) until it is complete or
     its accumulated wall time reaches `budget_seconds`. Does nothing for a finished run
     or a spent budget. A run stopped before its first checkpoint starts again.
+
+    `solved(metrics)`, asked after each segment with the run's metrics so far, returns
+    the env step at which the run counts as solved (or None): the run then stops there,
+    complete, with `solved_at` in its state.
     """
     run_dir = Path(run_dir)
     resume = (run_dir / CONFIG_FILE).exists()
@@ -220,7 +232,10 @@ def run_cell(
                 f"{run_dir} holds a run with other settings ({', '.join(diff)}); use another --out"
             )
     before = dict(state)
-    state["complete"] = state.get("env_steps", 0) >= cfg.num_updates * cfg.steps_per_update
+    state["complete"] = (
+        state.get("env_steps", 0) >= cfg.num_updates * cfg.steps_per_update
+        or state.get("solved_at") is not None
+    )
     state["total_steps"] = cfg.total_steps
     rate: float | None = None
     trainer: Trainer | None = None
@@ -245,6 +260,10 @@ def run_cell(
             state["wall_seconds"] = spent + (time.perf_counter() - t0)
             state["env_steps"] = result.env_steps
             state["complete"] = result.complete
+            if solved is not None:
+                at = solved(read_metrics(run_dir / METRICS_FILE))
+                if at is not None:
+                    state["solved_at"], state["complete"] = at, True
             if math.isfinite(result.steps_per_second):
                 rate = result.steps_per_second
             resume = True

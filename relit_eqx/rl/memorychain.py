@@ -1,0 +1,279 @@
+"""The memory-length experiment on bsuite's MemoryChain (`relit-eqx sweep --task memorychain`).
+
+gymnax's `MemoryChain-bsuite` with memory length M: the first observation shows a
+context bit (±1), the one at step M − 1 a query, and the episode ends after M + 1 steps
+with reward +1 if the last action names the context and −1 otherwise (0 elsewhere).
+The episode return is ±1, so a mean return R means a fraction `(1 + R) / 2` of episodes
+answered right ("success"); chance is R = 0.
+
+Every cell `(model, M, seed)` trains with one PPO setting (`MC_ALGO`, the `tmaze-*`
+presets' PPO) at one size per model (`MC_SIZES`: 0.15 to 0.57 M parameters). The rollout
+is a whole number of episodes (`num_steps = k (M + 1) >= 64`); every episode lasts M + 1
+steps and all environments start together, so each rollout starts at an episode's start
+and the truncated backpropagation through the rollout reaches the cue from the answer.
+
+A run's budget grows with M (`budget_steps`, the same for every model); it stops early
+once its mean return has stayed at or above `SOLVED_RETURN` over the last
+`stretch_steps(M)` env steps (every update in that stretch).
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .config import AgentConfig, AlgoConfig, ConfigError, EnvConfig, ModelConfig, TrainConfig
+from .learner import episode_weighted_mean
+from .run_dir import CONFIG_FILE, METRICS_FILE, load_config, read_metrics
+
+__all__ = [
+    "MC_ENV",
+    "MC_LENGTHS",
+    "MC_MODELS",
+    "MC_SIZES",
+    "MC_ALGO",
+    "MC_CSV_COLUMNS",
+    "SOLVED_RETURN",
+    "budget_steps",
+    "stretch_steps",
+    "rollout_steps",
+    "memorychain_config",
+    "solved_at",
+    "aggregate_memorychain",
+]
+
+MC_ENV = "gymnax:MemoryChain-bsuite"
+#: Memory lengths M of the experiment.
+MC_LENGTHS = (10, 30, 100, 300, 1000)
+#: Models of the experiment: ours and four of memax's (`pip install 'relit_eqx[memax]'`).
+MC_MODELS = (
+    "arelit",
+    "relit",
+    "gtrxl",
+    "gru",
+    "lstm",
+    "memax-lru",
+    "memax-ffm",
+    "memax-s6",
+    "memax-gdn",
+)
+_SMALL_TRANSFORMER = {"d_model": 128, "n_layers": 2, "n_heads": 2, "d_head": 32, "d_ffn": 128}
+#: One size per model, parameter counts 0.15–0.57 M (the memory model without heads, d_in 3):
+#: AReLiT/ReLiT 566k, GTrXL 543k (2 layers × memory 128: reach 256 steps), GRU-384 447k,
+#: LSTM-320 414k, memax LRU-192 408k, FFM-192 337k, S6-192 335k, GDN-256 233k (2 layers).
+MC_SIZES: dict[str, dict[str, Any]] = {
+    "arelit": {**_SMALL_TRANSFORMER, "eta": 4, "r": 2},
+    "relit": {**_SMALL_TRANSFORMER, "eta": 4},
+    "gtrxl": {**_SMALL_TRANSFORMER, "memory_length": 128},
+    "gru": {"d_model": 384, "n_layers": 1},
+    "lstm": {"d_model": 320, "n_layers": 1},
+    "memax-lru": {"d_model": 192, "n_layers": 2},
+    "memax-ffm": {"d_model": 192, "n_layers": 2},
+    "memax-s6": {"d_model": 192, "n_layers": 2},
+    "memax-gdn": {"d_model": 256, "n_layers": 2},
+}
+#: The shared PPO setting (`num_steps` is set per memory length by `rollout_steps`).
+MC_ALGO = AlgoConfig(
+    num_envs=16,
+    num_steps=64,
+    num_minibatches=4,
+    update_epochs=4,
+    lr=1e-3,
+    anneal_lr=True,
+    gamma=0.99,
+    gae_lambda=0.95,
+    clip_eps=0.2,
+    clip_value=True,
+    vf_coef=0.5,
+    ent_coef=1e-2,
+    max_grad_norm=0.5,
+    normalize_advantages=True,
+)
+#: A run counts as solved once every update's mean return over a stretch is at least this.
+SOLVED_RETURN = 0.9
+_BUDGETS = {10: 100_000, 30: 150_000, 100: 300_000, 300: 800_000, 1000: 2_000_000}
+#: Columns of `memorychain.csv`, one row per run.
+MC_CSV_COLUMNS = (
+    "model",
+    "memory_length",
+    "seed",
+    "final_return",
+    "final_success",
+    "solved_at",
+    "env_steps",
+    "budget_steps",
+    "wall_seconds",
+    "env_steps_per_s",
+    "state_floats",
+    "parameters",
+)
+
+
+def budget_steps(memory_length: int) -> int:
+    """Env steps a run may take at memory length M: 100k at M = 10, 150k at 30, 300k at
+    100, 800k at 300, 2M at 1000 (in between: the next listed length's)."""
+    for m, b in sorted(_BUDGETS.items()):
+        if memory_length <= m:
+            return b
+    return _BUDGETS[max(_BUDGETS)]
+
+
+def stretch_steps(memory_length: int) -> int:
+    """The stretch a solved run holds `SOLVED_RETURN`: a tenth of the budget."""
+    return budget_steps(memory_length) // 10
+
+
+def rollout_steps(memory_length: int, minimum: int = 64) -> int:
+    """`k (M + 1)`, the smallest whole number of episodes of at least `minimum` steps."""
+    episode = memory_length + 1
+    return episode * max(1, math.ceil(minimum / episode))
+
+
+def memorychain_config(
+    model: str,
+    memory_length: int,
+    seed: int,
+    *,
+    total_steps: int | None = None,
+    model_kwargs: dict[str, Any] | None = None,
+    algo_kwargs: dict[str, Any] | None = None,
+) -> TrainConfig:
+    """The run `(model, memory_length, seed)`: `MC_ALGO` with `rollout_steps(M)` steps per
+    rollout, the `tmaze-*` presets' heads, the model at `MC_SIZES[model]` (its
+    `model_kwargs` override those), `budget_steps(M)` env steps unless `total_steps`."""
+    if model not in MC_SIZES:
+        raise ConfigError(f"unknown model {model!r}; choices: {', '.join(MC_SIZES)}")
+    if isinstance(memory_length, bool) or not isinstance(memory_length, int) or memory_length < 1:
+        raise ConfigError(f"memory_length must be a positive integer; got {memory_length!r}")
+    algo = dataclasses.replace(MC_ALGO, num_steps=rollout_steps(memory_length))
+    if algo_kwargs:
+        from .sweep import with_algo_kwargs
+
+        algo = with_algo_kwargs(algo, algo_kwargs)
+    return TrainConfig(
+        env=EnvConfig(
+            name=MC_ENV,
+            params={"memory_length": memory_length},
+            max_steps_in_episode=memory_length + 1,
+        ),
+        model=ModelConfig(name=model, kwargs={**MC_SIZES[model], **(model_kwargs or {})}),
+        agent=AgentConfig(head_hidden=(64,), activation="tanh"),
+        algo=algo,
+        total_steps=budget_steps(memory_length) if total_steps is None else total_steps,
+        seed=seed,
+        log_interval=1,
+    )
+
+
+def solved_at(metrics: dict[str, np.ndarray], stretch: int) -> int | None:
+    """The first env step at which every update of the last `stretch` env steps had a
+    mean return of at least `SOLVED_RETURN` (None if never)."""
+    steps, ret = metrics["env_steps"], metrics["mean_return"]
+    if len(steps) == 0:
+        return None
+    per_update = steps[0]
+    need = max(1, math.ceil(stretch / per_update))
+    held = 0
+    for s, r in zip(steps, ret, strict=True):
+        held = held + 1 if np.isfinite(r) and r >= SOLVED_RETURN else 0
+        if held >= need:
+            return int(s)
+    return None
+
+
+def _final_return(metrics: dict[str, np.ndarray]) -> float:
+    # The episode-weighted mean over the last tenth of the updates (at least one).
+    n = len(metrics["mean_return"])
+    if n == 0:
+        return math.nan
+    k = max(1, round(n * 0.1))
+    return episode_weighted_mean(metrics["mean_return"][-k:], metrics["episodes"][-k:])
+
+
+def _model_facts(cfg: TrainConfig) -> tuple[int, int]:
+    """(state floats, parameters) of the run's memory model, from shapes only."""
+    import equinox as eqx
+    import jax
+
+    from ..models import get_model
+
+    d_in = 3  # MemoryChain's observation: time left, query, one context bit
+    build = get_model(cfg.model.name)
+    model = eqx.filter_eval_shape(
+        lambda k: build(d_in, key=k, **cfg.model.kwargs), jax.random.key(0)
+    )
+    leaves = jax.tree.leaves(eqx.filter(model, lambda x: isinstance(x, jax.ShapeDtypeStruct)))
+    return int(model.state_size), int(sum(math.prod(x.shape) for x in leaves))
+
+
+def aggregate_memorychain(
+    out: Path, results: Path | None = None, states: dict[Path, dict[str, Any]] | None = None
+) -> tuple[Path, Path]:
+    """Write `memorychain.csv` (one row per run under `out`, `MC_CSV_COLUMNS`) and
+    `memorychain.png` (final success against memory length, one line per model: the mean
+    over seeds with a min–max band) into `results` (default `out`).
+
+    `states` maps a run directory to its sweep state (`wall_seconds`, `solved_at`), read
+    from the directory's `sweep.json` when absent."""
+    from .plotting import plot_memorychain
+    from .sweep import _read_state
+
+    out = Path(out)
+    results = Path(results) if results is not None else out
+    results.mkdir(parents=True, exist_ok=True)
+    rows: list[dict[str, Any]] = []
+    facts: dict[tuple[str, str], tuple[int, int]] = {}
+    for d in sorted(out.iterdir()) if out.exists() else []:
+        if not (d / CONFIG_FILE).exists() or not (d / METRICS_FILE).exists():
+            continue
+        cfg = load_config(d)
+        if cfg.env.name != MC_ENV:
+            continue
+        m = read_metrics(d / METRICS_FILE)
+        state = (states or {}).get(d) or _read_state(d)
+        key = (cfg.model.name, repr(sorted(cfg.model.kwargs.items())))
+        if key not in facts:
+            facts[key] = _model_facts(cfg)
+        ret = _final_return(m)
+        steps = int(m["env_steps"][-1]) if len(m["env_steps"]) else 0
+        wall = float(state.get("wall_seconds", math.nan))
+        rows.append(
+            {
+                "model": cfg.model.name,
+                "memory_length": int(cfg.env.params["memory_length"]),
+                "seed": cfg.seed,
+                "final_return": ret,
+                "final_success": (1 + ret) / 2,
+                "solved_at": state.get("solved_at") or "",
+                "env_steps": steps,
+                "budget_steps": cfg.total_steps,
+                "wall_seconds": wall,
+                "env_steps_per_s": steps / wall if wall > 0 else math.nan,
+                "state_floats": facts[key][0],
+                "parameters": facts[key][1],
+            }
+        )
+    order = {m: i for i, m in enumerate(MC_MODELS)}
+    rows.sort(
+        key=lambda r: (order.get(str(r["model"]), 99), r["model"], r["memory_length"], r["seed"])
+    )
+    csv_path = results / "memorychain.csv"
+    with open(csv_path, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=MC_CSV_COLUMNS)
+        w.writeheader()
+        for r in rows:
+            w.writerow(
+                {
+                    **r,
+                    "final_return": f"{r['final_return']:.4f}",
+                    "final_success": f"{r['final_success']:.4f}",
+                    "wall_seconds": f"{r['wall_seconds']:.1f}",
+                    "env_steps_per_s": f"{r['env_steps_per_s']:.0f}",
+                }
+            )
+    return csv_path, plot_memorychain(rows, results / "memorychain.png")
