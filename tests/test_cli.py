@@ -174,6 +174,39 @@ def test_sigterm_checkpoints_and_resumes(tmp_path, monkeypatch, capsys):
     assert len((out / "metrics.csv").read_text().splitlines()) == 1 + 6
 
 
+def test_a_signal_before_a_chunks_rows_are_written_checkpoints_the_chunk_before(
+    tmp_path, monkeypatch, capsys
+):
+    """A signal that lands after a chunk has run but before its rows are written: the
+    checkpoint is the last chunk whose rows are in metrics.csv, so `--resume` goes on
+    (a checkpoint ahead of the metrics would be refused as missing rows)."""
+    import os
+    import signal
+
+    import relit_eqx.rl.run as run_module
+
+    real = run_module.MetricsWriter.append
+    calls = []
+
+    def terminate_before_the_second(self, rows):
+        calls.append(len(rows))
+        if len(calls) == 2:
+            os.kill(os.getpid(), signal.SIGTERM)
+        real(self, rows)
+
+    out = tmp_path / "run"
+    with monkeypatch.context() as m:
+        m.setattr(run_module.MetricsWriter, "append", terminate_before_the_second)
+        assert _train("--out", str(out)) == 128 + signal.SIGTERM
+    capsys.readouterr()
+    assert len((out / "metrics.csv").read_text().splitlines()) == 1 + 2  # the first chunk
+    assert main(["train", "--resume", str(out), *RUN_ARGS]) == 0, capsys.readouterr().err
+    resumed = (out / "metrics.csv").read_text()
+    again = tmp_path / "again"
+    assert _train("--out", str(again)) == 0
+    assert resumed == (again / "metrics.csv").read_text()  # as if never stopped
+
+
 def test_naming_another_model_starts_from_that_models_sizes():
     """`--model.name X` on a preset of another model gives X its own sizes (memax's
     models take none of AReLiT's arguments); `--model.kwargs.*` then apply on top."""

@@ -95,3 +95,12 @@ def test_a_reset_clears_nan_where_memax_alone_keeps_it():
     assert np.isnan(np.asarray(y_raw)).all()
     y_raw_fresh, _ = raw.step(x, reset, fresh)
     np.testing.assert_array_equal(y_raw_fresh, y_fresh)  # the same model otherwise
+
+
+def test_an_empty_sequence_returns_no_outputs_and_the_state_unchanged():
+    model = get_model("memax-lru")(3, d_model=4, n_layers=1, key=jr.PRNGKey(0))
+    state = model.step(jnp.ones(3), jnp.array(True), model.init_state())[1]
+    ys, after = model(jnp.zeros((0, 3)), jnp.zeros(0, bool), state)
+    assert ys.shape == (0, 4) and ys.dtype == jnp.float32
+    for got, want in zip(jax.tree.leaves(after), jax.tree.leaves(state), strict=True):
+        np.testing.assert_array_equal(got, want)

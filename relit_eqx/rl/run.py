@@ -218,7 +218,9 @@ def _run(
         while done_updates < n_updates:
             length = min(cfg.log_interval, n_updates - done_updates)
             t1 = time.perf_counter()
-            runner, out = trainer.chunk(runner, length)
+            # `runner` moves on only once the chunk's rows are written, so a signal
+            # arriving in between checkpoints the state the metrics describe.
+            advanced, out = trainer.chunk(runner, length)
             metrics: dict[str, np.ndarray] = {k: v[:length] for k, v in fetch(out).items()}
             if not trainer.reports_success:
                 metrics["success_rate"] = np.full(length, np.nan, np.float32)
@@ -232,6 +234,7 @@ def _run(
                 )
             if writer is not None:
                 writer.append(rows)
+            runner = advanced
             done_updates += length
             if time.perf_counter() - saved_at >= checkpoint_every:
                 _save(run_dir, runner)
