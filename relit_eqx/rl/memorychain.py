@@ -45,6 +45,7 @@ __all__ = [
     "memorychain_config",
     "solved_at",
     "aggregate_memorychain",
+    "summary_table",
 ]
 
 MC_ENV = "gymnax:MemoryChain-bsuite"
@@ -97,7 +98,10 @@ MC_ALGO = AlgoConfig(
 #: A run counts as solved once every update's mean return over a stretch is at least this.
 SOLVED_RETURN = 0.9
 _BUDGETS = {10: 100_000, 30: 150_000, 100: 300_000, 300: 800_000, 1000: 2_000_000}
-#: Columns of `memorychain.csv`, one row per run.
+#: Columns of `memorychain.csv`, one row per run: final return and success over the last
+#: tenth of the updates, `solved_at` empty if never, `wall_seconds` over all segments
+#: (compilation included), `env_steps_per_s` of execution (the last segment's,
+#: compilation excluded), the memory model's state floats and parameters.
 MC_CSV_COLUMNS = (
     "model",
     "memory_length",
@@ -214,9 +218,10 @@ def _model_facts(cfg: TrainConfig) -> tuple[int, int]:
 def aggregate_memorychain(
     out: Path, results: Path | None = None, states: dict[Path, dict[str, Any]] | None = None
 ) -> tuple[Path, Path]:
-    """Write `memorychain.csv` (one row per run under `out`, `MC_CSV_COLUMNS`) and
-    `memorychain.png` (final success against memory length, one line per model: the mean
-    over seeds with a min–max band) into `results` (default `out`).
+    """Write `memorychain.csv` (one row per run under `out`, `MC_CSV_COLUMNS`),
+    `memorychain.md` (`summary_table`) and `memorychain.png` (final success against
+    memory length, one line per model: the mean over seeds with a min–max band) into
+    `results` (default `out`); returns the CSV's and the figure's paths.
 
     `states` maps a run directory to its sweep state (`wall_seconds`, `solved_at`), read
     from the directory's `sweep.json` when absent."""
@@ -253,7 +258,7 @@ def aggregate_memorychain(
                 "env_steps": steps,
                 "budget_steps": cfg.total_steps,
                 "wall_seconds": wall,
-                "env_steps_per_s": steps / wall if wall > 0 else math.nan,
+                "env_steps_per_s": float(state.get("env_steps_per_s", math.nan)),
                 "state_floats": facts[key][0],
                 "parameters": facts[key][1],
             }
@@ -276,4 +281,38 @@ def aggregate_memorychain(
                     "env_steps_per_s": f"{r['env_steps_per_s']:.0f}",
                 }
             )
+    (results / "memorychain.md").write_text(summary_table(rows))
     return csv_path, plot_memorychain(rows, results / "memorychain.png")
+
+
+def summary_table(rows: list[dict[str, Any]]) -> str:
+    """Per model (markdown): the longest memory length solved by every seed run there
+    (solved: `SOLVED_RETURN` held over the stretch), the final success per length (mean
+    over seeds, with the number of seeds), the median env-steps/s, state floats and
+    parameters."""
+    lengths = sorted({int(r["memory_length"]) for r in rows})
+    head = ["model", "longest solved", *(f"M={m}" for m in lengths)]
+    head += ["env-steps/s", "state floats", "parameters"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    models = list(dict.fromkeys(r["model"] for r in rows))
+    for model in models:
+        mine = [r for r in rows if r["model"] == model]
+        solved = [
+            m
+            for m in lengths
+            if (at := [r for r in mine if r["memory_length"] == m])
+            and all(r["solved_at"] != "" for r in at)
+        ]
+        cells = [model, f"{max(solved)}" if solved else "none"]
+        for m in lengths:
+            at = [r for r in mine if r["memory_length"] == m]
+            if not at:
+                cells.append("not run")
+                continue
+            mean = sum(float(r["final_success"]) for r in at) / len(at)
+            cells.append(f"{mean:.2f} ({len(at)})")
+        rates = sorted(float(r["env_steps_per_s"]) for r in mine)
+        cells += [f"{rates[len(rates) // 2]:,.0f}", f"{mine[0]['state_floats']:,}"]
+        cells.append(f"{mine[0]['parameters']:,}")
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"

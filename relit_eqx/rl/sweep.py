@@ -266,6 +266,7 @@ def run_cell(
                     state["solved_at"], state["complete"] = at, True
             if math.isfinite(result.steps_per_second):
                 rate = result.steps_per_second
+                state["env_steps_per_s"] = rate  # execution only, compilation excluded
             resume = True
             _write_state(run_dir, state)
     finally:
