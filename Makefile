@@ -29,7 +29,7 @@ run: $(STAMP)
 ## make test: lint, type-check, the test suite, the user project of examples/custom_memory
 ## (its own package and tests, run from its own directory), and the strict docs build.
 test: lint typecheck $(STAMP) $(MP_STAMP)
-	$(BIN)/python -m pytest -n 2 -q $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n 2 -q --durations=15 $(PYTEST_ARGS)
 	$(MP_VENV)/bin/python -m pytest -q -p no:cacheprovider -m mysterypath tests/test_mysterypath.py
 	cd examples/custom_memory && $(abspath $(BIN))/python -m pytest -n 2 -q -p no:cacheprovider
 	$(BIN)/mkdocs build --strict --quiet --site-dir $$(mktemp -d)

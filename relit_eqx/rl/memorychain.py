@@ -27,8 +27,9 @@ from typing import Any
 
 import numpy as np
 
-from .config import AgentConfig, AlgoConfig, ConfigError, EnvConfig, ModelConfig, TrainConfig
+from .config import AgentConfig, ConfigError, EnvConfig, ModelConfig, TrainConfig
 from .learner import episode_weighted_mean
+from .presets import PRESETS
 from .run_dir import CONFIG_FILE, METRICS_FILE, load_config, read_metrics
 
 __all__ = [
@@ -78,23 +79,9 @@ MC_SIZES: dict[str, dict[str, Any]] = {
     "memax-s6": {"d_model": 192, "n_layers": 2},
     "memax-gdn": {"d_model": 256, "n_layers": 2},
 }
-#: The shared PPO setting (`num_steps` is set per memory length by `rollout_steps`).
-MC_ALGO = AlgoConfig(
-    num_envs=16,
-    num_steps=64,
-    num_minibatches=4,
-    update_epochs=4,
-    lr=1e-3,
-    anneal_lr=True,
-    gamma=0.99,
-    gae_lambda=0.95,
-    clip_eps=0.2,
-    clip_value=True,
-    vf_coef=0.5,
-    ent_coef=1e-2,
-    max_grad_norm=0.5,
-    normalize_advantages=True,
-)
+#: The shared PPO setting: the `tmaze-*` presets' (16 envs, 4 epochs of 4 minibatches,
+#: step size 1e-3 annealed); `num_steps` is set per memory length by `rollout_steps`.
+MC_ALGO = PRESETS["tmaze-arelit"].algo
 #: A run counts as solved once every update's mean return over a stretch is at least this.
 SOLVED_RETURN = 0.9
 _BUDGETS = {10: 100_000, 30: 150_000, 100: 300_000, 300: 800_000, 1000: 2_000_000}

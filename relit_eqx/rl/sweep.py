@@ -1,4 +1,5 @@
-"""T-Maze sweeps: corridor lengths × models × seeds, resumable, with one aggregate.
+"""Sweeps: lengths × models × seeds, one resumable run directory per cell; T-Maze's cells
+and aggregate (MemoryChain's are in `rl.memorychain`, run by the same `run_cell`).
 
 `relit-eqx sweep --out DIR` trains every cell `(model, L, seed)` in its own run
 directory `DIR/<model>-L<L>-s<seed>` with [`run_training`][relit_eqx.rl.run_training],
