@@ -179,7 +179,13 @@ def reach_rates(
     # multiplies the memory of the transformers' states by `inits`).
     run = jax.jit(one_init)
     keys = jax.random.split(jax.random.PRNGKey(seed), inits)
-    return np.asarray([float(run(k)) for k in keys])
+    rates = []
+    for i, k in enumerate(keys):
+        t0 = time.perf_counter()
+        rates.append(float(run(k)))
+        print(f"  init {i + 1}/{inits}: reach {rates[-1]:.3f} ({time.perf_counter() - t0:.0f} s)",
+              flush=True)  # fmt: skip
+    return np.asarray(rates)
 
 
 def markdown(rows: list[dict]) -> str:

@@ -7,7 +7,7 @@ The episode return is ±1, so a mean return R means a fraction `(1 + R) / 2` of 
 answered right ("success"); chance is R = 0.
 
 Every cell `(model, M, seed)` trains with one PPO setting (`MC_ALGO`, the `tmaze-*`
-presets' PPO) at one size per model (`MC_SIZES`: 0.15 to 0.57 M parameters). The rollout
+presets' PPO) at one size per model (`MC_SIZES`: 0.23 to 0.57 M parameters). The rollout
 is a whole number of episodes (`num_steps = k (M + 1) >= 64`); every episode lasts M + 1
 steps and all environments start together, so each rollout starts at an episode's start
 and the truncated backpropagation through the rollout reaches the cue from the answer.
@@ -19,7 +19,6 @@ once its mean return has stayed at or above `SOLVED_RETURN` over the last
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import math
 from pathlib import Path
@@ -65,7 +64,7 @@ MC_MODELS = (
     "memax-gdn",
 )
 _SMALL_TRANSFORMER = {"d_model": 128, "n_layers": 2, "n_heads": 2, "d_head": 32, "d_ffn": 128}
-#: One size per model, parameter counts 0.15–0.57 M (the memory model without heads, d_in 3):
+#: One size per model, parameter counts 0.23–0.57 M (the memory model without heads, d_in 3):
 #: AReLiT/ReLiT 566k, GTrXL 543k (2 layers × memory 128: reach 256 steps), GRU-384 447k,
 #: LSTM-320 414k, memax LRU-192 408k, FFM-192 337k, S6-192 335k, GDN-256 233k (2 layers).
 MC_SIZES: dict[str, dict[str, Any]] = {
@@ -213,7 +212,7 @@ def aggregate_memorychain(
     `states` maps a run directory to its sweep state (`wall_seconds`, `solved_at`), read
     from the directory's `sweep.json` when absent."""
     from .plotting import plot_memorychain
-    from .sweep import _read_state
+    from .sweep import _read_state, write_csv
 
     out = Path(out)
     results = Path(results) if results is not None else out
@@ -255,19 +254,13 @@ def aggregate_memorychain(
         key=lambda r: (order.get(str(r["model"]), 99), r["model"], r["memory_length"], r["seed"])
     )
     csv_path = results / "memorychain.csv"
-    with open(csv_path, "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=MC_CSV_COLUMNS)
-        w.writeheader()
-        for r in rows:
-            w.writerow(
-                {
-                    **r,
-                    "final_return": f"{r['final_return']:.4f}",
-                    "final_success": f"{r['final_success']:.4f}",
-                    "wall_seconds": f"{r['wall_seconds']:.1f}",
-                    "env_steps_per_s": f"{r['env_steps_per_s']:.0f}",
-                }
-            )
+    formats = {
+        "final_return": ".4f",
+        "final_success": ".4f",
+        "wall_seconds": ".1f",
+        "env_steps_per_s": ".0f",
+    }
+    write_csv(csv_path, MC_CSV_COLUMNS, rows, formats)
     (results / "memorychain.md").write_text(summary_table(rows))
     return csv_path, plot_memorychain(rows, results / "memorychain.png")
 

@@ -278,6 +278,17 @@ def run_cell(
     return state
 
 
+def write_csv(
+    path: Path, columns: Iterable[str], rows: list[dict[str, Any]], formats: dict[str, str]
+) -> None:
+    """`rows` as a CSV of `columns`, the values of `formats`' columns formatted with them."""
+    with open(path, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(columns))
+        w.writeheader()
+        for r in rows:
+            w.writerow({**r, **{k: format(r[k], spec) for k, spec in formats.items()}})
+
+
 def final_rates(metrics: dict[str, np.ndarray], fraction: float = FINAL_FRACTION):
     """Episode-weighted mean success rate and return over the last `fraction` of the
     updates (at least one); NaN where no episode ended there."""
@@ -330,18 +341,8 @@ def aggregate(out: Path, results: Path | None = None) -> tuple[Path, list[Path]]
         )
         curves.setdefault(cell.corridor_length, {}).setdefault(cell.model, []).append(m)
     csv_path = results / "tmaze.csv"
-    with open(csv_path, "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=CSV_COLUMNS)
-        w.writeheader()
-        for r in rows:
-            w.writerow(
-                {
-                    **r,
-                    "final_success_rate": f"{r['final_success_rate']:.4f}",
-                    "final_return": f"{r['final_return']:.4f}",
-                    "wall_seconds": f"{r['wall_seconds']:.1f}",
-                }
-            )
+    formats = {"final_success_rate": ".4f", "final_return": ".4f", "wall_seconds": ".1f"}
+    write_csv(csv_path, CSV_COLUMNS, rows, formats)
     figures = [
         plot_sweep_length(L, by_model, results / f"tmaze-L{L}.png")
         for L, by_model in curves.items()
