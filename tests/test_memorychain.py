@@ -104,7 +104,7 @@ def test_the_sweep_stops_a_solved_run_and_aggregates(tmp_path, monkeypatch):
         (row,) = list(reader)
     # The first segment runs one update; the run stops there, solved, far from 100k.
     assert len(lines) == 2
-    assert row["solved_at"] == str(steps_per_update)
+    assert row["solved_at"] == str(steps_per_update) and row["status"] == "solved"
     assert row["env_steps"] == str(steps_per_update) and row["budget_steps"] == "100000"
     assert (row["model"], row["memory_length"], row["seed"]) == ("gru", "3", "0")
     assert -1 <= float(row["final_return"]) <= 1

@@ -85,7 +85,8 @@ MC_ALGO = PRESETS["tmaze-arelit"].algo
 SOLVED_RETURN = 0.9
 _BUDGETS = {10: 100_000, 30: 150_000, 100: 300_000, 300: 800_000, 1000: 2_000_000}
 #: Columns of `memorychain.csv`, one row per run: final return and success over the last
-#: tenth of the updates, `solved_at` empty if never, `wall_seconds` over all segments
+#: tenth of the updates, `solved_at` empty if never, `status` (`solved`, `budget spent`, or
+#: `partial`: stopped before either, resumable), `wall_seconds` over all segments
 #: (compilation included), `env_steps_per_s` of execution (the last segment's,
 #: compilation excluded), the memory model's state floats and parameters.
 MC_CSV_COLUMNS = (
@@ -95,6 +96,7 @@ MC_CSV_COLUMNS = (
     "final_return",
     "final_success",
     "solved_at",
+    "status",
     "env_steps",
     "budget_steps",
     "wall_seconds",
@@ -241,6 +243,13 @@ def aggregate_memorychain(
                 "final_return": ret,
                 "final_success": (1 + ret) / 2,
                 "solved_at": state.get("solved_at") or "",
+                "status": (
+                    "solved"
+                    if state.get("solved_at")
+                    else "budget spent"
+                    if state.get("complete")
+                    else "partial"
+                ),
                 "env_steps": steps,
                 "budget_steps": cfg.total_steps,
                 "wall_seconds": wall,
@@ -268,8 +277,8 @@ def aggregate_memorychain(
 def summary_table(rows: list[dict[str, Any]]) -> str:
     """Per model (markdown): the longest memory length solved by every seed run there
     (solved: `SOLVED_RETURN` held over the stretch), the final success per length (mean
-    over seeds, with the number of seeds), the median env-steps/s, state floats and
-    parameters."""
+    over seeds, with the number of seeds; † where a run is partial), the median
+    env-steps/s, state floats and parameters."""
     lengths = sorted({int(r["memory_length"]) for r in rows})
     head = ["model", "longest solved", *(f"M={m}" for m in lengths)]
     head += ["env-steps/s", "state floats", "parameters"]
@@ -290,9 +299,12 @@ def summary_table(rows: list[dict[str, Any]]) -> str:
                 cells.append("not run")
                 continue
             mean = sum(float(r["final_success"]) for r in at) / len(at)
-            cells.append(f"{mean:.2f} ({len(at)})")
+            partial = "†" if any(r["status"] == "partial" for r in at) else ""
+            cells.append(f"{mean:.2f} ({len(at)}){partial}")
         rates = sorted(float(r["env_steps_per_s"]) for r in mine)
         cells += [f"{rates[len(rates) // 2]:,.0f}", f"{mine[0]['state_floats']:,}"]
         cells.append(f"{mine[0]['parameters']:,}")
         lines.append("| " + " | ".join(cells) + " |")
+    if any(r["status"] == "partial" for r in rows):
+        lines += ["", "† a run stopped before it was solved or spent its budget (resumable)."]
     return "\n".join(lines) + "\n"
