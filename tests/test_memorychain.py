@@ -38,6 +38,13 @@ def test_every_cell_is_a_valid_run(model):
         assert cfg.total_steps == mc.budget_steps(m) and cfg.seed == 2
 
 
+def test_model_kwargs_reach_the_models_that_take_them():
+    gru = mc.memorychain_config("gru", 10, 0, model_kwargs={"d_model": 8, "eta": 2})
+    relit = mc.memorychain_config("relit", 10, 0, model_kwargs={"d_model": 8, "eta": 2})
+    assert gru.model.kwargs == {"d_model": 8, "n_layers": 1}
+    assert relit.model.kwargs == {**mc.MC_SIZES["relit"], "d_model": 8, "eta": 2}
+
+
 def test_config_errors_name_the_problem():
     with pytest.raises(ConfigError, match="unknown model 'transformer'"):
         mc.memorychain_config("transformer", 10, 0)

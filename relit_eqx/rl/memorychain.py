@@ -136,24 +136,27 @@ def memorychain_config(
     algo_kwargs: dict[str, Any] | None = None,
 ) -> TrainConfig:
     """The run `(model, memory_length, seed)`: `MC_ALGO` with `rollout_steps(M)` steps per
-    rollout, the `tmaze-*` presets' heads, the model at `MC_SIZES[model]` (its
-    `model_kwargs` override those), `budget_steps(M)` env steps unless `total_steps`."""
+    rollout, the `tmaze-*` presets' heads, the model at `MC_SIZES[model]` (the entries of
+    `model_kwargs` its constructor takes override those), `budget_steps(M)` env steps
+    unless `total_steps`."""
     if model not in MC_SIZES:
         raise ConfigError(f"unknown model {model!r}; choices: {', '.join(MC_SIZES)}")
     if isinstance(memory_length, bool) or not isinstance(memory_length, int) or memory_length < 1:
         raise ConfigError(f"memory_length must be a positive integer; got {memory_length!r}")
+    from .sweep import _takes, with_algo_kwargs
+
     algo = dataclasses.replace(MC_ALGO, num_steps=rollout_steps(memory_length))
     if algo_kwargs:
-        from .sweep import with_algo_kwargs
-
         algo = with_algo_kwargs(algo, algo_kwargs)
+    takes = _takes(model)
+    kwargs = {**MC_SIZES[model], **{k: v for k, v in (model_kwargs or {}).items() if k in takes}}
     return TrainConfig(
         env=EnvConfig(
             name=MC_ENV,
             params={"memory_length": memory_length},
             max_steps_in_episode=memory_length + 1,
         ),
-        model=ModelConfig(name=model, kwargs={**MC_SIZES[model], **(model_kwargs or {})}),
+        model=ModelConfig(name=model, kwargs=kwargs),
         agent=AgentConfig(head_hidden=(64,), activation="tanh"),
         algo=algo,
         total_steps=budget_steps(memory_length) if total_steps is None else total_steps,
