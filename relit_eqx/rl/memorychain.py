@@ -27,7 +27,6 @@ from typing import Any
 import numpy as np
 
 from .config import AgentConfig, ConfigError, EnvConfig, ModelConfig, TrainConfig
-from .learner import episode_weighted_mean
 from .presets import PRESETS
 from .run_dir import CONFIG_FILE, METRICS_FILE, load_config, read_metrics
 
@@ -181,15 +180,6 @@ def solved_at(metrics: dict[str, np.ndarray], stretch: int) -> int | None:
     return None
 
 
-def _final_return(metrics: dict[str, np.ndarray]) -> float:
-    # The episode-weighted mean over the last tenth of the updates (at least one).
-    n = len(metrics["mean_return"])
-    if n == 0:
-        return math.nan
-    k = max(1, round(n * 0.1))
-    return episode_weighted_mean(metrics["mean_return"][-k:], metrics["episodes"][-k:])
-
-
 def _model_facts(cfg: TrainConfig) -> tuple[int, int]:
     """(state floats, parameters) of the run's memory model, from shapes only."""
     import equinox as eqx
@@ -206,18 +196,15 @@ def _model_facts(cfg: TrainConfig) -> tuple[int, int]:
     return int(model.state_size), int(sum(math.prod(x.shape) for x in leaves))
 
 
-def aggregate_memorychain(
-    out: Path, results: Path | None = None, states: dict[Path, dict[str, Any]] | None = None
-) -> tuple[Path, Path]:
+def aggregate_memorychain(out: Path, results: Path | None = None) -> tuple[Path, Path]:
     """Write `memorychain.csv` (one row per run under `out`, `MC_CSV_COLUMNS`),
     `memorychain.md` (`summary_table`) and `memorychain.png` (final success against
     memory length, one line per model: the mean over seeds with a min–max band) into
-    `results` (default `out`); returns the CSV's and the figure's paths.
-
-    `states` maps a run directory to its sweep state (`wall_seconds`, `solved_at`), read
-    from the directory's `sweep.json` when absent."""
+    `results` (default `out`); returns the CSV's and the figure's paths. Final figures
+    are `sweep.final_rates`' (the last tenth of the updates); `wall_seconds`, `solved_at`
+    and the execution rate come from each run's `sweep.json`."""
     from .plotting import plot_memorychain
-    from .sweep import _read_state, write_csv
+    from .sweep import _read_state, final_rates, write_csv
 
     out = Path(out)
     results = Path(results) if results is not None else out
@@ -231,11 +218,11 @@ def aggregate_memorychain(
         if cfg.env.name != MC_ENV:
             continue
         m = read_metrics(d / METRICS_FILE)
-        state = (states or {}).get(d) or _read_state(d)
+        state = _read_state(d)
         key = (cfg.model.name, repr(sorted(cfg.model.kwargs.items())))
         if key not in facts:
             facts[key] = _model_facts(cfg)
-        ret = _final_return(m)
+        ret = final_rates(m)[1]
         steps = int(m["env_steps"][-1]) if len(m["env_steps"]) else 0
         wall = float(state.get("wall_seconds", math.nan))
         rows.append(

@@ -67,8 +67,9 @@ PAPER_TMAZE_ALGO: dict[str, dict[str, float]] = {
 PAPER_TMAZE_SIZES: dict[str, dict[str, Any]] = {
     "arelit": {"authors_init": True},
     # Their GaLiTe (`config/tmaze/relit.yaml`): the projected-sigmoid rule, `pp_relu`
-    # with `nu: 2` (their name for our `eta`) and a linear input embedding; the rule has no chunked form, and the
-    # step loop keeps less in memory than the associative scan's `d × n` decays.
+    # with `nu: 2` (their name for our `eta`) and a linear input embedding; the rule has
+    # no chunked form, and the step loop keeps less in memory than the associative
+    # scan's `d × n` decays.
     "relit": {
         "eta": 2,
         "kernel": "pp_relu",
