@@ -38,8 +38,6 @@ from relit_eqx.functional import (
 )
 from relit_eqx.update_rules import get_rule
 
-pytestmark = pytest.mark.usefixtures("quick_compiles")
-
 EPS = 1e-6
 
 

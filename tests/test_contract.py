@@ -4,8 +4,8 @@ The contract is checked by the verification kit, `relit_eqx.testing.check_sequen
 (the same function users run on their own models), once per registered model and
 property, each model built from its registered tiny configuration: registering a model
 is all it takes to be covered. Compilation dominates, so the kit runs one sequence
-length and its split pieces only, with XLA's optimisations mostly off here
-(`quick_compiles`). GTrXL's fixed-size memory has its own tests below.
+length and its split pieces only, with XLA's optimisations mostly off (conftest.py).
+GTrXL's fixed-size memory has its own tests below.
 """
 
 from __future__ import annotations
@@ -27,8 +27,6 @@ RESETS = np.array([False, False, True, False, False, False, False, True, False])
 LAST_RESET = 7
 RTOL = ATOL = 1e-5
 
-
-pytestmark = pytest.mark.usefixtures("quick_compiles")
 
 call = eqx.filter_jit(lambda model, xs, resets, state: model(xs, resets, state))
 step = eqx.filter_jit(lambda model, x, reset, state: model.step(x, reset, state))

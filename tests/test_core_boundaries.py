@@ -16,8 +16,6 @@ from relit_eqx.functional import ARELIT_METHODS, METHODS, AReLiTState, arelit, r
 from relit_eqx.models import get_model, small_kwargs
 from relit_eqx.nn import AReLiTAttention, ReLiTAttention
 
-pytestmark = pytest.mark.usefixtures("quick_compiles")
-
 OWN_MODELS = ["relit", "arelit", "arelit-fourier", "gtrxl", "gru", "lstm"]
 
 

@@ -17,8 +17,6 @@ from hypothesis import strategies as st
 
 from relit_eqx.functional import ARELIT_METHODS, METHODS, arelit, relit
 
-pytestmark = pytest.mark.usefixtures("quick_compiles")
-
 EXTREMES = st.sampled_from([0.0, 1.0, 0.3, 0.9])
 
 

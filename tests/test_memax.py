@@ -19,8 +19,6 @@ from relit_eqx.models import get_model, model_names
 from relit_eqx.models.memax_adapter import MEMAX_MODELS, MemaxModel
 from relit_eqx.testing import MODEL_PROPERTIES, PropertyFailure, check_sequence_model
 
-pytestmark = pytest.mark.usefixtures("quick_compiles")
-
 NAMES = [f"memax-{key}" for key in MEMAX_MODELS]
 
 # The properties each model fails, with the reason (the Models page lists them).

@@ -31,9 +31,6 @@ METHODS = ("scan", "associative", "chunked")
 MODELS = ("relit", "arelit")
 
 
-pytestmark = pytest.mark.usefixtures("quick_compiles")
-
-
 def _build(name: str, method: str, **extra):
     kwargs = small_kwargs(name) | {"method": method} | extra
     return get_model(name)(D_IN, key=jr.PRNGKey(0), **kwargs)

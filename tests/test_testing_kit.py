@@ -28,8 +28,6 @@ from relit_eqx.testing import (
 )
 from relit_eqx.update_rules import RULES, Gated
 
-pytestmark = pytest.mark.usefixtures("quick_compiles")
-
 NO_SHRINK = hypothesis.settings(
     max_examples=12,
     deadline=None,

@@ -7,7 +7,6 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
-import pytest
 from test_ppo import _gae_oracle, tiny_config
 
 import relit_eqx.rl.learner as learner_module
@@ -15,8 +14,6 @@ from relit_eqx.envs import AutoResetWrapper, Discrete, Environment, EpisodeStats
 from relit_eqx.models import get_model
 from relit_eqx.rl import Agent, RolloutCarry, Trainer, collect_rollout
 from relit_eqx.rl.config import EnvConfig
-
-pytestmark = pytest.mark.usefixtures("quick_compiles")
 
 
 def test_learner_gae_sees_truncations(monkeypatch):

@@ -57,7 +57,7 @@ def bench_command(argv: list[str]) -> int:
     if args.which == "forms":
         if args.tiny:
             forms.run(
-                lengths=(16, 40), batch=2, heads=2, d=4, n=8, chunk_size=8, repeats=2, out=args.out
+                lengths=(20,), batch=2, heads=2, d=4, n=8, chunk_size=8, repeats=2, out=args.out
             )
         else:
             lengths = (128, 1024) if args.quick else (128, 1024, 4096)
@@ -81,6 +81,7 @@ def bench_command(argv: list[str]) -> int:
         )
     else:
         training.run(
+            configs=training.SMOKE if args.tiny else training.FULL,
             lengths=lengths_arg or ((12,) if args.tiny else (128,) if args.quick else (128, 1024)),
             batch=2 if args.tiny else 16,
             repeats=2 if args.tiny else 5,

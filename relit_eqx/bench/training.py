@@ -23,6 +23,8 @@ FULL: tuple[tuple[str, str, dict[str, Any]], ...] = (
     ("ReLiT chunked", "relit", {"method": "chunked"}),
     ("GTrXL M128", "gtrxl", {"memory_length": 128}),
 )
+# One form per model (the smoke run of `--tiny`; every form is tested in tests/).
+SMOKE = tuple(c for c in FULL if c[0] in ("AReLiT chunked", "ReLiT chunked", "GTrXL M128"))
 
 
 def grad_fn():
