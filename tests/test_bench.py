@@ -45,6 +45,21 @@ def test_bench_ppo_smoke(tmp_path):
     assert "env_steps_per_s" in table and table.count("\n|") == 4  # header, rule, 2 rows
 
 
+def test_bench_ppo_on_memorychain(tmp_path):
+    """`bench ppo --memory-length M` times the MemoryChain run of the sweep: a rollout of
+    whole episodes (16 environments x 66 steps at M = 10, from `memorychain_config`)."""
+    from relit_eqx.rl.memorychain import rollout_steps
+
+    argv = ["bench", "ppo", "--tiny", "--memory-length", "10", "--models", "gru"]
+    assert main([*argv, "--out", str(tmp_path)]) == 0
+    payload = json.loads((tmp_path / "ppo-memorychain-M10.json").read_text())
+    assert payload["env"] == "MemoryChain-bsuite, memory_length 10"
+    (row,) = payload["rows"]
+    assert row["model"] == "GRU" and row["memory_length"] == 10
+    assert row["env_steps"] == 16 * rollout_steps(10) == 16 * 66
+    assert math.isfinite(row["env_steps_per_s"]) and row["env_steps_per_s"] > 0
+
+
 @pytest.mark.slow
 def test_bench_ppo_all_models(tmp_path):
     """Every model of `bench ppo --tiny` (several compilations: slow)."""
@@ -58,3 +73,6 @@ def test_bench_rejects_unknown():
     assert main(["bench", "nonsense"]) == 2
     assert main(["bench", "ppo", "--models", "gru,transformer"]) == 2
     assert main(["bench", "training", "--lengths", "0"]) == 2
+    assert main(["bench", "ppo", "--memory-length", "0"]) == 2
+    assert main(["bench", "forms", "--memory-length", "10"]) == 2
+    assert main(["bench", "ppo", "--algo", "a2c", "--memory-length", "10"]) == 2

@@ -1,4 +1,5 @@
-"""`relit-eqx bench forms|inference|training|ppo [--quick] [--tiny] [--out DIR]`."""
+"""`relit-eqx bench forms|inference|training|ppo [--quick] [--tiny] [--out DIR]`
+(`ppo --memory-length M`: on bsuite MemoryChain)."""
 
 from __future__ import annotations
 
@@ -34,6 +35,13 @@ def bench_command(argv: list[str]) -> int:
         help=f"ppo only: comma-separated models (default {','.join(ppo.MODELS)}; also {','.join(ppo.MEMAX_MODELS)})",
     )
     parser.add_argument(
+        "--memory-length",
+        type=int,
+        default=None,
+        help="ppo only: bsuite MemoryChain at this memory length instead of T-Maze, each model "
+        "in its `sweep --task memorychain` setting (default models: the sweep's nine)",
+    )
+    parser.add_argument(
         "--lengths",
         default=None,
         help="training only: comma-separated sequence lengths (default 128,1024; --quick 128)",
@@ -47,7 +55,16 @@ def bench_command(argv: list[str]) -> int:
             parser.error(f"--lengths must be comma-separated integers; got {args.lengths!r}")
         if not lengths_arg or min(lengths_arg) <= 0:
             parser.error(f"--lengths must be positive integers; got {args.lengths!r}")
-    models = ppo.MODELS
+    if args.memory_length is not None:
+        if args.which != "ppo" or args.algo != "ppo":
+            parser.error("--memory-length is for `bench ppo` with --algo ppo")
+        if args.memory_length < 1:
+            parser.error(f"--memory-length must be positive; got {args.memory_length}")
+    models: tuple[str, ...] = ppo.MODELS
+    if args.memory_length is not None:
+        from ..rl.memorychain import MC_MODELS
+
+        models = MC_MODELS
     if args.models is not None:
         models = tuple(m.strip() for m in args.models.split(",") if m.strip())
         choices = ppo.MODELS + ppo.MEMAX_MODELS
@@ -74,6 +91,7 @@ def bench_command(argv: list[str]) -> int:
         ppo.run(
             models=models,
             algo=args.algo,
+            memory_length=args.memory_length,
             updates=1 if (args.quick or args.tiny) else 2,
             repeats=2 if args.tiny else 3 if args.quick else 5,
             overrides=TINY if args.tiny else None,

@@ -32,6 +32,7 @@ def run(
     models: tuple[str, ...] = MODELS,
     algo: str = "ppo",
     corridor_length: int | None = None,
+    memory_length: int | None = None,
     updates: int = 2,
     repeats: int = 5,
     overrides: dict[str, Any] | None = None,
@@ -45,6 +46,10 @@ def run(
       one gradient step, the authors' per-model settings with GRU and LSTM at widths 680
       and 600), at `corridor_length` (default 120).
 
+    - `memory_length=M`: bsuite MemoryChain at memory length M instead of T-Maze, each model
+      in its MemoryChain run (`rl.memorychain.memorychain_config`: the sweep's PPO, sizes
+      and rollout of `k (M + 1)` steps); `algo` must be `"ppo"`.
+
     `overrides` replaces constructor arguments of every model (tiny sizes for smoke tests).
     A `memax-<name>` model (`MEMAX_MODELS`) runs with the `tmaze-gru` preset's settings
     (or the GRU cell's A2C ones) at `MEMAX_SIZE`. Every row also gives the model's state
@@ -52,30 +57,43 @@ def run(
     """
     from ..rl import Trainer
     from ..rl.config import ModelConfig
+    from ..rl.memorychain import memorychain_config
     from ..rl.presets import get_preset
     from ..rl.sweep import Cell, cell_config
 
-    if algo == "ppo":
+    if memory_length is not None:
+        if algo != "ppo" or corridor_length is not None:
+            raise ValueError(
+                "memory_length selects MemoryChain: algo must be 'ppo' and corridor_length None"
+            )
+        length = memory_length
+    elif algo == "ppo":
         length = corridor_length or get_preset("tmaze-arelit").env.corridor_length
     else:
         length = corridor_length or 120
     cands: dict[str, Any] = {}
     info: dict[str, dict[str, Any]] = {}
     for name in models:
-        memax = name.startswith("memax-")
-        cfg = cell_config(
-            Cell("gru" if memax else name, length, 0),
-            algo=algo,
-            total_steps=10**9,
-            model_kwargs=overrides,
-            log_interval=updates,
-        )
-        if memax:
-            kwargs = {
-                **MEMAX_SIZE,
-                **{k: v for k, v in (overrides or {}).items() if k in MEMAX_SIZE},
-            }
-            cfg = dataclasses.replace(cfg, model=ModelConfig(name=name, kwargs=kwargs))
+        if memory_length is not None:
+            cfg = memorychain_config(
+                name, memory_length, 0, total_steps=10**9, model_kwargs=overrides
+            )
+            cfg = dataclasses.replace(cfg, log_interval=updates)
+        else:
+            memax = name.startswith("memax-")
+            cfg = cell_config(
+                Cell("gru" if memax else name, length, 0),
+                algo=algo,
+                total_steps=10**9,
+                model_kwargs=overrides,
+                log_interval=updates,
+            )
+            if memax:
+                kwargs = {
+                    **MEMAX_SIZE,
+                    **{k: v for k, v in (overrides or {}).items() if k in MEMAX_SIZE},
+                }
+                cfg = dataclasses.replace(cfg, model=ModelConfig(name=name, kwargs=kwargs))
         trainer = Trainer(cfg)
         runner = trainer.init()
         agent = trainer.agent(runner)
@@ -100,7 +118,7 @@ def run(
             {
                 "model": label,
                 "algo": algo,
-                "corridor_length": length,
+                ("memory_length" if memory_length is not None else "corridor_length"): length,
                 "env_steps": steps,
                 "chunk_s": t.median,
                 "env_steps_per_s": steps / t.median,
@@ -123,6 +141,12 @@ def run(
         "parameters",
         "compile_s",
     ]
-    name = "ppo" if algo == "ppo" else f"ppo-{algo}"
-    write_results(out, name, {"algo": algo, "rows": rows}, markdown_table(rows, cols))
+    if memory_length is not None:
+        name = f"ppo-memorychain-M{memory_length}"
+    else:
+        name = "ppo" if algo == "ppo" else f"ppo-{algo}"
+    payload = {"algo": algo, "rows": rows}
+    if memory_length is not None:
+        payload["env"] = f"MemoryChain-bsuite, memory_length {memory_length}"
+    write_results(out, name, payload, markdown_table(rows, cols))
     return rows
