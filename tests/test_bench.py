@@ -76,3 +76,4 @@ def test_bench_rejects_unknown():
     assert main(["bench", "ppo", "--memory-length", "0"]) == 2
     assert main(["bench", "forms", "--memory-length", "10"]) == 2
     assert main(["bench", "ppo", "--algo", "a2c", "--memory-length", "10"]) == 2
+    assert main(["bench", "ppo", "--memory-length", "10", "--models", "memax-fart"]) == 2

@@ -71,6 +71,14 @@ def bench_command(argv: list[str]) -> int:
         unknown = [m for m in models if m not in choices]
         if unknown or not models:
             parser.error(f"--models: unknown {unknown}; choices: {', '.join(choices)}")
+    if args.memory_length is not None:
+        from ..rl.memorychain import MC_SIZES
+
+        unsized = [m for m in models if m not in MC_SIZES]
+        if unsized:
+            parser.error(
+                f"--memory-length: no MemoryChain size for {unsized}; models: {', '.join(MC_SIZES)}"
+            )
     if args.which == "forms":
         if args.tiny:
             forms.run(
