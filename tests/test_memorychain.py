@@ -77,18 +77,25 @@ def test_episodes_last_m_plus_1_steps_and_pay_plus_or_minus_1_at_the_end():
         assert rewards[-1] == (1.0 if seed % 2 == 0 else -1.0)
 
 
-def test_solved_at_needs_the_whole_stretch_at_or_above_0_9():
+def test_solved_at_is_the_episodes_mean_over_the_stretch():
     steps = np.arange(1, 11) * 100.0
-    ret = np.array([0.0, 0.95, 0.95, 0.5, 0.9, 0.92, np.nan, 1.0, 1.0, 1.0])
-    metrics = {"env_steps": steps, "mean_return": ret}
-    # Three updates (300 steps) in a row at >= 0.9: updates 2-3 are two, 5-6 stop at the
-    # NaN (no episode ended: nothing shown), so the first three are 8, 9, 10.
-    assert mc.solved_at(metrics, 300) == 1000
-    assert mc.solved_at(metrics, 250) == 1000  # a part-update stretch rounds up
-    assert mc.solved_at(metrics, 200) == 300
+    ret = np.array([0.0, 0.95, 0.95, 0.5, 0.9, 0.92, np.nan, 1.0, 0.8, 1.0])
+    eps = np.array([4, 4, 4, 4, 4, 4, 0, 4, 12, 4])
+    metrics = {"env_steps": steps, "mean_return": ret, "episodes": eps}
+    # One update (100 steps): the first at 0.9 or more is update 2.
     assert mc.solved_at(metrics, 100) == 200
-    assert mc.solved_at(metrics, 1100) is None
-    assert mc.solved_at({"env_steps": steps[:0], "mean_return": ret[:0]}, 100) is None
+    # Two updates: (0.95 + 0.95) / 2 at updates 2-3.
+    assert mc.solved_at(metrics, 200) == 300
+    # Three updates: 1-3 average 0.63, 2-4 0.80, 3-5 0.78, 4-6 0.77; 5-7, 6-8 and 7-9
+    # hold update 7, which ended no episode and breaks the stretch; 8-10 weigh 0.8 by 12
+    # episodes: (4 + 9.6 + 4) / 20 = 0.88 < 0.9. Never.
+    assert mc.solved_at(metrics, 300) is None
+    # Weighted by episodes, not by updates: updates 9-10 with 12 and 4 episodes.
+    assert mc.solved_at({**metrics, "episodes": np.where(eps == 12, 1, eps)}, 300) == 1000
+    assert mc.solved_at(metrics, 250) is None  # a part-update stretch rounds up to 300
+    assert mc.solved_at(metrics, 1100) is None  # longer than the run
+    empty = {k: v[:0] for k, v in metrics.items()}
+    assert mc.solved_at(empty, 100) is None
 
 
 TINY = [

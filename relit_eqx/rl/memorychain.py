@@ -13,8 +13,8 @@ steps and all environments start together, so each rollout starts at an episode'
 and the truncated backpropagation through the rollout reaches the cue from the answer.
 
 A run's budget grows with M (`budget_steps`, the same for every model); it stops early
-once its mean return has stayed at or above `SOLVED_RETURN` over the last
-`stretch_steps(M)` env steps (every update in that stretch).
+once the mean return of the episodes of its last `stretch_steps(M)` env steps is at
+least `SOLVED_RETURN`.
 """
 
 from __future__ import annotations
@@ -80,7 +80,7 @@ MC_SIZES: dict[str, dict[str, Any]] = {
 #: The shared PPO setting: the `tmaze-*` presets' (16 envs, 4 epochs of 4 minibatches,
 #: step size 1e-3 annealed); `num_steps` is set per memory length by `rollout_steps`.
 MC_ALGO = PRESETS["tmaze-arelit"].algo
-#: A run counts as solved once every update's mean return over a stretch is at least this.
+#: A run counts as solved once its mean return over a stretch is at least this.
 SOLVED_RETURN = 0.9
 _BUDGETS = {10: 100_000, 30: 150_000, 100: 300_000, 300: 800_000, 1000: 2_000_000}
 #: Columns of `memorychain.csv`, one row per run: final return and success over the last
@@ -165,18 +165,24 @@ def memorychain_config(
 
 
 def solved_at(metrics: dict[str, np.ndarray], stretch: int) -> int | None:
-    """The first env step at which every update of the last `stretch` env steps had a
-    mean return of at least `SOLVED_RETURN` (None if never)."""
-    steps, ret = metrics["env_steps"], metrics["mean_return"]
+    """The first env step at which the episodes that ended in the last `stretch` env steps
+    (whole updates, rounded up) had a mean return of at least `SOLVED_RETURN`: each
+    update's mean weighted by its episodes. An update with no ended episode breaks the
+    stretch. None if never.
+
+    The mean is over the stretch, not per update: at M = 100 an update holds 16 episodes,
+    so one wrong answer puts that update at 0.875, and asking every update for 0.9 would
+    call a policy right 99% of the time unsolved."""
+    steps, ret, eps = metrics["env_steps"], metrics["mean_return"], metrics["episodes"]
     if len(steps) == 0:
         return None
-    per_update = steps[0]
-    need = max(1, math.ceil(stretch / per_update))
-    held = 0
-    for s, r in zip(steps, ret, strict=True):
-        held = held + 1 if np.isfinite(r) and r >= SOLVED_RETURN else 0
-        if held >= need:
-            return int(s)
+    need = max(1, math.ceil(stretch / steps[0]))  # updates in the stretch
+    valid = np.isfinite(ret) & (eps > 0)
+    weighted = np.where(valid, ret * eps, 0.0)
+    for i in range(need - 1, len(steps)):
+        window = slice(i - need + 1, i + 1)
+        if valid[window].all() and weighted[window].sum() >= SOLVED_RETURN * eps[window].sum():
+            return int(steps[i])
     return None
 
 
@@ -201,8 +207,9 @@ def aggregate_memorychain(out: Path, results: Path | None = None) -> tuple[Path,
     `memorychain.md` (`summary_table`) and `memorychain.png` (final success against
     memory length, one line per model: the mean over seeds with a min–max band) into
     `results` (default `out`); returns the CSV's and the figure's paths. Final figures
-    are `sweep.final_rates`' (the last tenth of the updates); `wall_seconds`, `solved_at`
-    and the execution rate come from each run's `sweep.json`."""
+    are `sweep.final_rates`' (the last tenth of the updates) and `solved_at` is `solved_at`
+    on the run's metrics; `wall_seconds` and the execution rate come from its
+    `sweep.json`."""
     from .plotting import plot_memorychain
     from .sweep import _read_state, final_rates, write_csv
 
@@ -223,6 +230,9 @@ def aggregate_memorychain(out: Path, results: Path | None = None) -> tuple[Path,
         if key not in facts:
             facts[key] = _model_facts(cfg)
         ret = final_rates(m)[1]
+        # The criterion applied to the run's metrics: a run may have been stopped by an
+        # older, stricter one (every update at 0.9), which implies this one.
+        solved = solved_at(m, stretch_steps(int(cfg.env.params["memory_length"])))
         steps = int(m["env_steps"][-1]) if len(m["env_steps"]) else 0
         wall = float(state.get("wall_seconds", math.nan))
         rows.append(
@@ -232,10 +242,10 @@ def aggregate_memorychain(out: Path, results: Path | None = None) -> tuple[Path,
                 "seed": cfg.seed,
                 "final_return": ret,
                 "final_success": (1 + ret) / 2,
-                "solved_at": state.get("solved_at") or "",
+                "solved_at": "" if solved is None else solved,
                 "status": (
                     "solved"
-                    if state.get("solved_at")
+                    if solved is not None
                     else "budget spent"
                     if state.get("complete")
                     else "partial"
