@@ -7,13 +7,13 @@ finite and equal the fresh start's.
 
 from __future__ import annotations
 
-import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from test_contract import call, step  # jitted: op by op, a test here took ~25 s
 
 from relit_eqx.functional import ARELIT_METHODS, METHODS, arelit, relit
 from relit_eqx.models import get_model, small_kwargs
@@ -101,11 +101,6 @@ MODELS = [
 ]
 
 
-# Jitted (run op by op, each model's scans compiled anew per call, a test took ~25 s).
-_call = eqx.filter_jit(lambda model, xs, resets, state: model(xs, resets, state))
-_step = eqx.filter_jit(lambda model, x, reset, state: model.step(x, reset, state))
-
-
 @pytest.mark.parametrize(("name", "extra"), MODELS)
 def test_models_forget_a_nan_at_a_reset(name, extra):
     """NaN at t = 2, reset at t = 5, 9 steps: `__call__` and the loop of `step` equal a
@@ -118,8 +113,8 @@ def test_models_forget_a_nan_at_a_reset(name, extra):
     xs[p] = np.nan
     xs = jnp.asarray(xs)
     resets = jnp.zeros(T, bool).at[r].set(True)
-    ys, state = _call(model, xs, resets, model.init_state())
-    fresh, fresh_state = _call(model, xs[r:], resets[r:], model.init_state())
+    ys, state = call(model, xs, resets, model.init_state())
+    fresh, fresh_state = call(model, xs[r:], resets[r:], model.init_state())
     ys = np.asarray(ys)
     assert np.isfinite(ys[:p]).all(), "before the NaN"
     assert not np.isfinite(ys[p]).all(), "the NaN step itself is not finite"
@@ -127,8 +122,8 @@ def test_models_forget_a_nan_at_a_reset(name, extra):
     # The final states are equivalent: continuing from either gives the same outputs
     # (GTrXL's ring buffer sits at another slot, so its leaves are not compared).
     more = jax.random.normal(jax.random.PRNGKey(2), (4, 3))
-    cont, _ = _call(model, more, jnp.zeros(4, bool), state)
-    cont_fresh, _ = _call(model, more, jnp.zeros(4, bool), fresh_state)
+    cont, _ = call(model, more, jnp.zeros(4, bool), state)
+    cont_fresh, _ = call(model, more, jnp.zeros(4, bool), fresh_state)
     assert np.isfinite(np.asarray(cont)).all(), "continued from the final state"
     np.testing.assert_allclose(cont, cont_fresh, rtol=1e-5, atol=1e-5, err_msg="final state")
     if name != "gtrxl":
@@ -138,7 +133,7 @@ def test_models_forget_a_nan_at_a_reset(name, extra):
     st_ = model.init_state()
     stepped = []
     for t in range(T):
-        y, st_ = _step(model, xs[t], resets[t], st_)
+        y, st_ = step(model, xs[t], resets[t], st_)
         stepped.append(y)
     stepped = np.asarray(stepped)
     assert np.isfinite(stepped[r:]).all(), "step after the reset"

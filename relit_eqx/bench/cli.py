@@ -55,15 +55,14 @@ def bench_command(argv: list[str]) -> int:
             parser.error(f"--lengths must be comma-separated integers; got {args.lengths!r}")
         if not lengths_arg or min(lengths_arg) <= 0:
             parser.error(f"--lengths must be positive integers; got {args.lengths!r}")
-    if args.memory_length is not None:
-        if args.which != "ppo" or args.algo != "ppo":
-            parser.error("--memory-length is for `bench ppo` with --algo ppo")
-        if args.memory_length < 1:
-            parser.error(f"--memory-length must be positive; got {args.memory_length}")
     models: tuple[str, ...] = ppo.MODELS
     if args.memory_length is not None:
         from ..rl.memorychain import MC_MODELS
 
+        if args.which != "ppo" or args.algo != "ppo":
+            parser.error("--memory-length is for `bench ppo` with --algo ppo")
+        if args.memory_length < 1:
+            parser.error(f"--memory-length must be positive; got {args.memory_length}")
         models = MC_MODELS
     if args.models is not None:
         models = tuple(m.strip() for m in args.models.split(",") if m.strip())

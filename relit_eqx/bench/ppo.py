@@ -141,12 +141,11 @@ def run(
         "parameters",
         "compile_s",
     ]
+    payload: dict[str, Any] = {"algo": algo, "rows": rows}
     if memory_length is not None:
         name = f"ppo-memorychain-M{memory_length}"
+        payload["env"] = f"MemoryChain-bsuite, memory_length {memory_length}"
     else:
         name = "ppo" if algo == "ppo" else f"ppo-{algo}"
-    payload = {"algo": algo, "rows": rows}
-    if memory_length is not None:
-        payload["env"] = f"MemoryChain-bsuite, memory_length {memory_length}"
     write_results(out, name, payload, markdown_table(rows, cols))
     return rows
