@@ -154,9 +154,7 @@ def reach_rates(
     env = TMaze(corridor)
     last = corridor - 1
 
-    def one_init(key):
-        k_init, k_env, k_run = jax.random.split(key, 3)
-        params, memory = init(k_init)
+    def rollout(params, memory, k_env, k_run):
         obs, states = jax.vmap(env.reset)(jax.random.split(k_env, episodes))
 
         def step(carry, t):
@@ -175,14 +173,20 @@ def reach_rates(
         carry, _ = jax.lax.scan(step, carry, jnp.arange(steps))
         return jnp.mean(carry[3].astype(jnp.float32))
 
-    # One compiled program, run once per initialisation (a vmap over initialisations
-    # multiplies the memory of the transformers' states by `inits`).
-    run = jax.jit(one_init)
+    # One compiled rollout, run once per initialisation (a vmap over initialisations
+    # multiplies the memory of the transformers' states by `inits`). The agent is
+    # initialised outside it, op by op: with jaxlib 0.10 on this 2-core CPU, the
+    # authors' GaLiTe initialised inside a compiled program never returns (its
+    # orthogonal initialiser, vmapped over heads, is a batched QR whose threads wait on
+    # each other in LAPACK's ParallelBatchMap).
+    run = jax.jit(rollout)
     keys = jax.random.split(jax.random.PRNGKey(seed), inits)
     rates = []
     for i, k in enumerate(keys):
         t0 = time.perf_counter()
-        rates.append(float(run(k)))
+        k_init, k_env, k_run = jax.random.split(k, 3)
+        params, memory = init(k_init)
+        rates.append(float(run(params, memory, k_env, k_run)))
         print(f"  init {i + 1}/{inits}: reach {rates[-1]:.3f} ({time.perf_counter() - t0:.0f} s)",
               flush=True)  # fmt: skip
     return np.asarray(rates)
