@@ -24,6 +24,7 @@ from ..rl.sweep import (
     cell_config,
     check_model_kwargs,
     run_cell,
+    tmaze_stop,
 )
 from .common import enable_compilation_cache, error, missing_rl_extra
 
@@ -54,12 +55,19 @@ def _error(msg: str) -> int:
     return error("sweep", msg)
 
 
+def _solved(metrics: dict[str, Any], stretch: int) -> tuple[int, str] | None:
+    at = mc.solved_at(metrics, stretch)
+    return None if at is None else (at, "solved")
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="relit-eqx sweep",
         description="Sweeps of lengths x models x seeds, one resumable run directory per "
         "cell; rerun the same command to continue. --task tmaze (default): T-Maze corridor "
-        "lengths, DIR/<model>-L<L>-s<seed>, ending with tmaze.csv and tmaze-L<L>.png. "
+        "lengths, DIR/<model>-L<L>-s<seed>, ending with tmaze.csv and tmaze-L<L>.png; a "
+        "run stops early if it has not reached the junction by 1.5M steps, or once its "
+        "success rate held 95%% over 0.5M steps (unless --run-to-end). "
         "--task memorychain: bsuite MemoryChain memory lengths with a budget per length "
         "and an early stop once solved, DIR/<model>-M<M>-s<seed>, ending with "
         "memorychain.csv and memorychain.png.",
@@ -112,6 +120,11 @@ def _parser() -> argparse.ArgumentParser:
         help="JSON object overriding fields of the algorithm's configuration, e.g. "
         "'{\"lr\": 5e-4}'",
     )
+    p.add_argument(
+        "--run-to-end",
+        action="store_true",
+        help="tmaze only: train every run to --total-steps, without the early stop",
+    )
     p.add_argument("--log-interval", type=int, default=None, help="updates per chunk")
     p.add_argument("--aggregate-only", action="store_true", help="only write CSV and figures")
     p.add_argument("--no-progress", action="store_true")
@@ -143,6 +156,8 @@ def sweep_command(argv: Sequence[str]) -> int:
             if L <= 0:
                 what = "memory" if memorychain else "corridor"
                 raise ConfigError(f"--lengths: {what} lengths must be positive; got {L}")
+        if memorychain and args.run_to_end:
+            raise ConfigError("--run-to-end is for --task tmaze (MemoryChain stops when solved)")
         if args.total_steps is not None and args.total_steps <= 0:
             raise ConfigError(f"--total-steps must be positive; got {args.total_steps}")
         if args.budget_minutes is not None and not args.budget_minutes > 0:
@@ -190,17 +205,21 @@ def sweep_command(argv: Sequence[str]) -> int:
                 file=sys.stderr,
                 flush=True,
             )
-            solved = None
+            stop = None
             if memorychain:
-                stretch = mc.stretch_steps(int(cfg.env.params["memory_length"]))
-                solved = functools.partial(mc.solved_at, stretch=stretch)
+                stop = functools.partial(
+                    _solved, stretch=mc.stretch_steps(int(cfg.env.params["memory_length"]))
+                )
+            elif not args.run_to_end:
+                limit = cfg.env.max_steps_in_episode or 1000
+                stop = functools.partial(tmaze_stop, time_limit=limit)
             try:
                 state = run_cell(
                     cfg,
                     run_dir,
                     budget_seconds=budget,
                     progress=not args.no_progress,
-                    solved=solved,
+                    stop=stop,
                     segment_seconds=15.0 if memorychain else 120.0,
                 )
             except ConfigError as e:
@@ -208,7 +227,9 @@ def sweep_command(argv: Sequence[str]) -> int:
             except KeyboardInterrupt:
                 print("\ninterrupted; rerun the same command to continue", file=sys.stderr)
                 return 130
-            if state.get("solved_at") is not None:
+            if state.get("stopped_at") is not None:
+                status = f"{state['stop_reason']} at {state['stopped_at']:,}"
+            elif state.get("solved_at") is not None:
                 status = f"solved at {state['solved_at']:,}"
             else:
                 status = "complete" if state["complete"] else "stopped (budget)"

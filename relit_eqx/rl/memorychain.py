@@ -29,6 +29,7 @@ import numpy as np
 from .config import AgentConfig, ConfigError, EnvConfig, ModelConfig, TrainConfig
 from .presets import PRESETS
 from .run_dir import CONFIG_FILE, METRICS_FILE, load_config, read_metrics
+from .sweep import first_held
 
 __all__ = [
     "MC_ENV",
@@ -166,24 +167,13 @@ def memorychain_config(
 
 def solved_at(metrics: dict[str, np.ndarray], stretch: int) -> int | None:
     """The first env step at which the episodes that ended in the last `stretch` env steps
-    (whole updates, rounded up) had a mean return of at least `SOLVED_RETURN`: each
-    update's mean weighted by its episodes. An update with no ended episode breaks the
-    stretch. None if never.
+    (whole updates, rounded up) had a mean return of at least `SOLVED_RETURN`
+    ([`first_held`][relit_eqx.rl.sweep.first_held]); None if never.
 
     The mean is over the stretch, not per update: at M = 100 an update holds 16 episodes,
     so one wrong answer puts that update at 0.875, and asking every update for 0.9 would
     call a policy right 99% of the time unsolved."""
-    steps, ret, eps = metrics["env_steps"], metrics["mean_return"], metrics["episodes"]
-    if len(steps) == 0:
-        return None
-    need = max(1, math.ceil(stretch / steps[0]))  # updates in the stretch
-    valid = np.isfinite(ret) & (eps > 0)
-    weighted = np.where(valid, ret * eps, 0.0)
-    for i in range(need - 1, len(steps)):
-        window = slice(i - need + 1, i + 1)
-        if valid[window].all() and weighted[window].sum() >= SOLVED_RETURN * eps[window].sum():
-            return int(steps[i])
-    return None
+    return first_held(metrics, "mean_return", SOLVED_RETURN, stretch)
 
 
 def _model_facts(cfg: TrainConfig) -> tuple[int, int]:

@@ -8,9 +8,17 @@ A cell whose directory holds a checkpoint is resumed, a finished one is skipped,
 rerunning the same command continues where the last one stopped. `--budget-minutes`
 caps the wall time of each run over all invocations (kept in `DIR/<cell>/sweep.json`).
 
-The aggregation writes `tmaze.csv` (one row per run: `CSV_COLUMNS`) and one figure per
-corridor length, `tmaze-L<L>.png`: success rate and return against environment steps,
-the mean over seeds with a min–max band, one line per model.
+T-Maze runs stop early by one rule (`tmaze_stop`): a run that has not reached the
+junction by `GIVE_UP_STEPS` stops there ("never reached"), and a run whose success rate
+has held `HELD_SUCCESS` over the last `HELD_STEPS` stops there ("held"); the others go to
+their total steps. The rule is checked after each segment (about two minutes), so a run
+may go a segment past the step it names.
+
+The aggregation writes `tmaze.csv` (one row per run: `CSV_COLUMNS`, with the step at
+which the junction was first reached, `junction_at`, the step at which 95% success had
+held for 0.5M steps, `held_at`, and `status`: `never reached`, `held`, `complete` or
+`partial`) and one figure per corridor length, `tmaze-L<L>.png`: success rate and return
+against environment steps, the mean over seeds with a min–max band, one line per model.
 """
 
 from __future__ import annotations
@@ -47,6 +55,9 @@ __all__ = [
     "run_cell",
     "aggregate",
     "final_rates",
+    "first_held",
+    "junction_reached_at",
+    "tmaze_stop",
     "check_model_kwargs",
     "with_algo_kwargs",
 ]
@@ -64,7 +75,15 @@ CSV_COLUMNS = (
     "final_return",
     "env_steps",
     "wall_seconds",
+    "junction_at",
+    "held_at",
+    "status",
 )
+#: A T-Maze run that has not reached the junction by this many env steps stops there.
+GIVE_UP_STEPS = 1_500_000
+#: A T-Maze run whose success rate held `HELD_SUCCESS` over this many env steps stops.
+HELD_STEPS = 500_000
+HELD_SUCCESS = 0.95
 STATE_FILE = "sweep.json"
 # "Final" figures are episode-weighted means over this last fraction of the updates.
 FINAL_FRACTION = 0.1
@@ -209,7 +228,7 @@ def run_cell(
     budget_seconds: float | None = None,
     segment_seconds: float = 120.0,
     progress: bool = True,
-    solved: Callable[[dict[str, np.ndarray]], int | None] | None = None,
+    stop: Callable[[dict[str, np.ndarray]], tuple[int, str] | None] | None = None,
 ) -> dict[str, Any]:
     """Train (or continue) one cell in `run_dir`; returns its `sweep.json` state.
 
@@ -218,9 +237,9 @@ def run_cell(
     its accumulated wall time reaches `budget_seconds`. Does nothing for a finished run
     or a spent budget. A run stopped before its first checkpoint starts again.
 
-    `solved(metrics)`, asked after each segment with the run's metrics so far, returns
-    the env step at which the run counts as solved (or None): the run then stops there,
-    complete, with `solved_at` in its state.
+    `stop(metrics)`, asked with the run's metrics so far (when a run is resumed, and
+    after each segment), returns `(env step, reason)` once the run should stop early (or
+    None): the run is then complete, with `stopped_at` and `stop_reason` in its state.
     """
     run_dir = Path(run_dir)
     resume = (run_dir / CONFIG_FILE).exists()
@@ -233,9 +252,12 @@ def run_cell(
                 f"{run_dir} holds a run with other settings ({', '.join(diff)}); use another --out"
             )
     before = dict(state)
+    if stop is not None and not fresh and state.get("stopped_at") is None:
+        _apply_stop(stop, run_dir, state)
     state["complete"] = (
         state.get("env_steps", 0) >= cfg.num_updates * cfg.steps_per_update
-        or state.get("solved_at") is not None
+        or state.get("stopped_at") is not None
+        or state.get("solved_at") is not None  # run directories written before `stop`
     )
     state["total_steps"] = cfg.total_steps
     rate: float | None = None
@@ -261,10 +283,8 @@ def run_cell(
             state["wall_seconds"] = spent + (time.perf_counter() - t0)
             state["env_steps"] = result.env_steps
             state["complete"] = result.complete
-            if solved is not None:
-                at = solved(read_metrics(run_dir / METRICS_FILE))
-                if at is not None:
-                    state["solved_at"], state["complete"] = at, True
+            if stop is not None:
+                _apply_stop(stop, run_dir, state)
             if math.isfinite(result.steps_per_second):
                 rate = result.steps_per_second
                 state["env_steps_per_s"] = rate  # execution only, compilation excluded
@@ -276,6 +296,61 @@ def run_cell(
     if resume and state != before:
         _write_state(run_dir, state)
     return state
+
+
+def _apply_stop(
+    stop: Callable[[dict[str, np.ndarray]], tuple[int, str] | None],
+    run_dir: Path,
+    state: dict[str, Any],
+) -> None:
+    verdict = stop(read_metrics(run_dir / METRICS_FILE))
+    if verdict is not None:
+        state["stopped_at"], state["stop_reason"] = int(verdict[0]), verdict[1]
+        state["complete"] = True
+
+
+def first_held(
+    metrics: dict[str, np.ndarray], column: str, threshold: float, stretch: int
+) -> int | None:
+    """The first env step at which the episodes that ended in the last `stretch` env
+    steps (whole updates, rounded up) had a mean `column` of at least `threshold`: each
+    update's value weighted by its episodes. An update with no ended episode breaks the
+    stretch. None if never.
+
+    The mean is over the stretch, not per update: an update holds a few episodes, so
+    asking each for the threshold would turn one unlucky update into a failure."""
+    steps, value, eps = metrics["env_steps"], metrics[column], metrics["episodes"]
+    if len(steps) == 0:
+        return None
+    need = max(1, math.ceil(stretch / steps[0]))  # updates in the stretch
+    valid = np.isfinite(value) & (eps > 0)
+    weighted = np.where(valid, value * eps, 0.0)
+    for i in range(need - 1, len(steps)):
+        window = slice(i - need + 1, i + 1)
+        if valid[window].all() and weighted[window].sum() >= threshold * eps[window].sum():
+            return int(steps[i])
+    return None
+
+
+def junction_reached_at(metrics: dict[str, np.ndarray], time_limit: int) -> int | None:
+    """The env step of the first update in which an episode ended before the time limit:
+    a turn at the T-Maze junction (an episode ends only by a turn there or the limit).
+    None if never."""
+    eps, length = metrics["episodes"], metrics["mean_length"]
+    early = (eps > 0) & np.isfinite(length) & (length < time_limit)
+    return int(metrics["env_steps"][np.argmax(early)]) if early.any() else None
+
+
+def tmaze_stop(metrics: dict[str, np.ndarray], time_limit: int = 1000) -> tuple[int, str] | None:
+    """The T-Maze sweep's early stop: `(step, "never reached")` at the first update at or
+    past `GIVE_UP_STEPS` if the junction was never reached; `(step, "held")` once the
+    success rate held `HELD_SUCCESS` over `HELD_STEPS` (`first_held`); else None."""
+    steps = metrics["env_steps"]
+    if junction_reached_at(metrics, time_limit) is None:
+        past = steps >= GIVE_UP_STEPS
+        return (int(steps[np.argmax(past)]), "never reached") if past.any() else None
+    held = first_held(metrics, "success_rate", HELD_SUCCESS, HELD_STEPS)
+    return None if held is None else (held, "held")
 
 
 def write_csv(
@@ -315,6 +390,16 @@ def _find_runs(out: Path) -> list[tuple[Cell, Path]]:
     return runs
 
 
+def _status(state: dict[str, Any], verdict: tuple[int, str] | None) -> str:
+    """Why a run ended: its own stop reason, else the rule's verdict on its metrics (a
+    run trained with `--run-to-end` or by an older version), else complete or partial."""
+    if state.get("stop_reason"):
+        return str(state["stop_reason"])
+    if verdict is not None:
+        return verdict[1]
+    return "complete" if state.get("complete") else "partial"
+
+
 def aggregate(out: Path, results: Path | None = None) -> tuple[Path, list[Path]]:
     """Write `tmaze.csv` and `tmaze-L<L>.png` (one per corridor length) into `results`
     (default `out`) from every run directory under `out`; returns their paths."""
@@ -328,6 +413,10 @@ def aggregate(out: Path, results: Path | None = None) -> tuple[Path, list[Path]]
         m = read_metrics(d / METRICS_FILE)
         succ, ret = final_rates(m)
         state = _read_state(d)
+        limit = load_config(d).env.max_steps_in_episode or 1000
+        junction = junction_reached_at(m, limit)
+        held = first_held(m, "success_rate", HELD_SUCCESS, HELD_STEPS)
+        verdict = tmaze_stop(m, limit)  # the rule on the metrics, however the run was run
         rows.append(
             {
                 "model": cell.model,
@@ -337,6 +426,9 @@ def aggregate(out: Path, results: Path | None = None) -> tuple[Path, list[Path]]
                 "final_return": ret,
                 "env_steps": int(m["env_steps"][-1]) if len(m["env_steps"]) else 0,
                 "wall_seconds": float(state["wall_seconds"]),
+                "junction_at": "" if junction is None else junction,
+                "held_at": "" if held is None else held,
+                "status": _status(state, verdict),
             }
         )
         curves.setdefault(cell.corridor_length, {}).setdefault(cell.model, []).append(m)
