@@ -164,6 +164,9 @@ def test_sweep_stops_by_the_rule_and_reports_it(tmp_path, monkeypatch):
     )
     _, rows = _csv(out / "tmaze.csv")
     assert rows[0]["status"] == "never reached"
+    table = (out / "tmaze.md").read_text().splitlines()
+    assert len(table) == 3 and table[2].startswith("| gru | 4 | 0 |")
+    assert table[2].endswith(" | never reached |")
     # --run-to-end trains past the rule, to the longer total.
     fresh = tmp_path / "fresh"
     assert main(["sweep", "--out", str(fresh), *longer, "--run-to-end"]) == 0

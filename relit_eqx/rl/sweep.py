@@ -17,8 +17,9 @@ may go a segment past the step it names.
 The aggregation writes `tmaze.csv` (one row per run: `CSV_COLUMNS`, with the step at
 which the junction was first reached, `junction_at`, the step at which 95% success had
 held for 0.5M steps, `held_at`, and `status`: `never reached`, `held`, `complete` or
-`partial`) and one figure per corridor length, `tmaze-L<L>.png`: success rate and return
-against environment steps, the mean over seeds with a min–max band, one line per model.
+`partial`), the same runs as a markdown table, `tmaze.md`, and one figure per corridor
+length, `tmaze-L<L>.png`: success rate and return against environment steps, the mean over
+seeds with a min–max band, one line per model.
 """
 
 from __future__ import annotations
@@ -55,6 +56,7 @@ __all__ = [
     "run_cell",
     "aggregate",
     "final_rates",
+    "runs_table",
     "first_held",
     "junction_reached_at",
     "tmaze_stop",
@@ -400,9 +402,38 @@ def _status(state: dict[str, Any], verdict: tuple[int, str] | None) -> str:
     return "complete" if state.get("complete") else "partial"
 
 
+def _millions(step: int | str) -> str:
+    return f"{int(step) / 1e6:.2f}M"
+
+
+def runs_table(rows: list[dict[str, Any]]) -> str:
+    """The runs of `aggregate` as a markdown table, one row per run: the env step at
+    which the junction was first reached, at which 95% success had held over 0.5M steps,
+    the final success, env steps, wall time and status."""
+    head = ["model", "corridor", "seed", "junction first reached", "95% held by"]
+    head += ["final success", "env steps", "wall time", "status"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in rows:
+        succ = float(r["final_success_rate"])
+        cells = [
+            r["model"],
+            str(r["corridor_length"]),
+            str(r["seed"]),
+            "never" if r["junction_at"] == "" else _millions(r["junction_at"]),
+            "—" if r["held_at"] == "" else _millions(r["held_at"]),
+            "—" if math.isnan(succ) else f"{100 * succ:.1f}%",
+            _millions(r["env_steps"]),
+            f"{float(r['wall_seconds']) / 60:.0f} min",
+            r["status"],
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def aggregate(out: Path, results: Path | None = None) -> tuple[Path, list[Path]]:
-    """Write `tmaze.csv` and `tmaze-L<L>.png` (one per corridor length) into `results`
-    (default `out`) from every run directory under `out`; returns their paths."""
+    """Write `tmaze.csv`, `tmaze.md` (`runs_table`) and `tmaze-L<L>.png` (one per
+    corridor length) into `results` (default `out`) from every run directory under
+    `out`; returns the CSV's and the figures' paths."""
     out = Path(out)
     results = Path(results) if results is not None else out
     results.mkdir(parents=True, exist_ok=True)
@@ -435,6 +466,7 @@ def aggregate(out: Path, results: Path | None = None) -> tuple[Path, list[Path]]
     csv_path = results / "tmaze.csv"
     formats = {"final_success_rate": ".4f", "final_return": ".4f", "wall_seconds": ".1f"}
     write_csv(csv_path, CSV_COLUMNS, rows, formats)
+    (results / "tmaze.md").write_text(runs_table(rows))
     figures = [
         plot_sweep_length(L, by_model, results / f"tmaze-L{L}.png")
         for L, by_model in curves.items()
