@@ -172,3 +172,13 @@ def test_sweep_stops_by_the_rule_and_reports_it(tmp_path, monkeypatch):
     assert main(["sweep", "--out", str(fresh), *longer, "--run-to-end"]) == 0
     _, rows = _csv(fresh / "tmaze.csv")
     assert rows[0]["env_steps"] == "20480" and rows[0]["status"] == "complete"
+    # A run that has started but logged no update yet is left out of the aggregate.
+    started = fresh / "gru-L4-s9"
+    started.mkdir()
+    (started / "config.json").write_text(
+        (fresh / "gru-L4-s0" / "config.json").read_text().replace('"seed": 0', '"seed": 9')
+    )
+    header = (fresh / "gru-L4-s0" / "metrics.csv").read_text().splitlines()[0]
+    (started / "metrics.csv").write_text(header + "\n")
+    assert main(["sweep", "--out", str(fresh), *longer, "--aggregate-only"]) == 0
+    assert _csv(fresh / "tmaze.csv")[1] == rows

@@ -442,6 +442,8 @@ def aggregate(out: Path, results: Path | None = None) -> tuple[Path, list[Path]]
     curves: dict[int, dict[str, list[dict[str, np.ndarray]]]] = {}
     for cell, d in runs:
         m = read_metrics(d / METRICS_FILE)
+        if len(m["update"]) == 0:
+            continue  # started, nothing logged yet: nothing to report
         succ, ret = final_rates(m)
         state = _read_state(d)
         limit = load_config(d).env.max_steps_in_episode or 1000
