@@ -115,10 +115,12 @@ def test_tmaze_stop_rule():
     steps = np.arange(1, 21) * per  # 0.1M ... 2.0M
     n = len(steps)
     timeouts = _metrics(steps, [8] * n, [0.0] * n, [1000.0] * n)
-    # Never reached: the first update at or past 1.5M, and nothing before it.
+    # Never reached: the last whole update within 1.5M, and nothing before it.
     assert sweep.junction_reached_at(timeouts, 1000) is None
     assert sweep.tmaze_stop(timeouts) == (1_500_000, "never reached")
     assert sweep.tmaze_stop({k: v[:14] for k, v in timeouts.items()}) is None
+    odd = _metrics(np.arange(1, 23) * 70_000, [8] * 22, [0.0] * 22, [1000.0] * 22)
+    assert sweep.tmaze_stop(odd) == (1_470_000, "never reached")  # a 22nd would pass 1.5M
     # An update with no ended episode (NaN length) is not a visit either.
     empty = _metrics(steps, [0] * n, [np.nan] * n, [np.nan] * n)
     assert sweep.tmaze_stop(empty) == (1_500_000, "never reached")
