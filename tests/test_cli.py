@@ -216,3 +216,16 @@ def test_naming_another_model_starts_from_that_models_sizes():
     gru = parse_overrides(base, ["--model.name", "gru", "--model.kwargs.d-model", "16"])
     assert gru.model.kwargs == {"d_model": 16, "n_layers": 1}
     assert parse_overrides(base, ["--model.name=arelit"]) == base
+
+
+def test_missing_rl_extra_names_the_package_and_the_extra():
+    from relit_eqx.cli.common import missing_rl_extra
+
+    assert missing_rl_extra("json") is None
+    one = missing_rl_extra("json", "no_such_module_xyz")
+    assert one is not None
+    assert "package 'no_such_module_xyz' of the 'rl' extra is not installed" in one
+    assert "pip install 'relit_eqx[rl]'" in one
+    two = missing_rl_extra("no_such_module_a", "no_such_module_b")
+    assert two is not None and "packages 'no_such_module_a', 'no_such_module_b'" in two
+    assert "are not installed; install them" in two

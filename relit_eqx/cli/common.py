@@ -22,9 +22,11 @@ def missing_rl_extra(*modules: str) -> str | None:
     missing = [m for m in modules if importlib.util.find_spec(m) is None]
     if not missing:
         return None
+    plural = len(missing) > 1
     return (
-        f"the optional package{'s' * (len(missing) > 1)} {', '.join(map(repr, missing))} "
-        "of the 'rl' extra are not installed; install them with: pip install 'relit_eqx[rl]'"
+        f"the optional package{'s' * plural} {', '.join(map(repr, missing))} of the 'rl' "
+        f"extra {'are' if plural else 'is'} not installed; install "
+        f"{'them' if plural else 'it'} with: pip install 'relit_eqx[rl]'"
     )
 
 
