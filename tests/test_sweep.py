@@ -173,7 +173,7 @@ def test_sweep_stops_by_the_rule_and_reports_it(tmp_path, monkeypatch):
     fresh = tmp_path / "fresh"
     assert main(["sweep", "--out", str(fresh), *longer, "--run-to-end"]) == 0
     _, rows = _csv(fresh / "tmaze.csv")
-    assert rows[0]["env_steps"] == "20480" and rows[0]["status"] == "complete"
+    assert rows[0]["env_steps"] == "20480" and rows[0]["status"] == "ran to 0.02M"
     # A run that has started but logged no update yet is left out of the aggregate.
     started = fresh / "gru-L4-s9"
     started.mkdir()

@@ -16,8 +16,8 @@ may go a segment past the step it names.
 
 The aggregation writes `tmaze.csv` (one row per run: `CSV_COLUMNS`, with the step at
 which the junction was first reached, `junction_at`, the step at which 95% success had
-held for 0.5M steps, `held_at`, and `status`: `never reached`, `held`, `complete` or
-`partial`), the same runs as a markdown table, `tmaze.md`, and one figure per corridor
+held for 0.5M steps, `held_at`, and `status`: `never reached`, `held`, `ran to <total
+steps>` or `partial`), the same runs as a markdown table, `tmaze.md`, and one figure per corridor
 length, `tmaze-L<L>.png`: success rate and return against environment steps, the mean over
 seeds with a min–max band, one line per model.
 """
@@ -395,12 +395,16 @@ def _find_runs(out: Path) -> list[tuple[Cell, Path]]:
 
 def _status(state: dict[str, Any], verdict: tuple[int, str] | None) -> str:
     """Why a run ended: its own stop reason, else the rule's verdict on its metrics (a
-    run trained with `--run-to-end` or by an older version), else complete or partial."""
+    run trained with `--run-to-end` or by an older version), else `ran to <its total
+    steps>` (e.g. `ran to 1.50M`, a run cut by `--total-steps` before the rule ended it)
+    or `partial`."""
     if state.get("stop_reason"):
         return str(state["stop_reason"])
     if verdict is not None:
         return verdict[1]
-    return "complete" if state.get("complete") else "partial"
+    if not state.get("complete"):
+        return "partial"
+    return f"ran to {_millions(state.get('total_steps', state['env_steps']))}"
 
 
 def _millions(step: int | str) -> str:
