@@ -348,10 +348,12 @@ def tmaze_stop(metrics: dict[str, np.ndarray], time_limit: int = 1000) -> tuple[
     within `GIVE_UP_STEPS` if the junction was never reached; `(step, "held")` once the
     success rate held `HELD_SUCCESS` over `HELD_STEPS` (`first_held`); else None."""
     steps = metrics["env_steps"]
+    if len(steps) == 0:
+        return None
     if junction_reached_at(metrics, time_limit) is None:
         # The last whole update within GIVE_UP_STEPS (where `--total-steps 1500000` ends).
-        past = len(steps) > 0 and steps + steps[0] > GIVE_UP_STEPS
-        return (int(steps[np.argmax(past)]), "never reached") if np.any(past) else None
+        past = steps + steps[0] > GIVE_UP_STEPS
+        return (int(steps[np.argmax(past)]), "never reached") if past.any() else None
     held = first_held(metrics, "success_rate", HELD_SUCCESS, HELD_STEPS)
     return None if held is None else (held, "held")
 
